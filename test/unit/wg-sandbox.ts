@@ -1,0 +1,48 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, unlinkSync } from 'node:fs';
+import { createRunner, type Runner } from '../../shared/run.ts';
+
+/**
+ * A throwaway WireGuard interface for checking rendered configs with the real
+ * `wg`: wireguard-go in the foreground inside a fresh network namespace (so
+ * nothing touches the host's network), removed again when `fn` ends. `wg`
+ * reaches it through its control socket, which namespaces share.
+ * Needs root and wireguard-go; without them `fn` is not called and the
+ * reason is returned.
+ */
+export async function withWgSandbox(fn: (iface: string, run: Runner) => Promise<void>): Promise<string | null> {
+  const run = createRunner();
+  if (process.getuid?.() !== 0) return 'needs root';
+  const probe = await run(['wireguard-go', '--version'], { allowFail: true }).catch(() => null);
+  if (!probe || probe.code !== 0) return 'needs wireguard-go';
+
+  // Unique per process; interface names are at most 15 characters.
+  const iface = `aut${process.pid.toString(36)}${Math.floor(Math.random() * 36 ** 3).toString(36)}`.slice(0, 15);
+  const socket = `/var/run/wireguard/${iface}.sock`;
+  if (existsSync(socket)) throw new Error(`${iface} is already in use`);
+
+  const child: ChildProcess = spawn('unshare', ['--net', 'wireguard-go', '-f', iface], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    let up = false;
+    for (let i = 0; i < 100 && !up; i++) {
+      if (child.exitCode !== null) break;
+      up = (await run(['wg', 'show', iface], { allowFail: true })).code === 0;
+      if (!up) await new Promise((r) => setTimeout(r, 50));
+    }
+    if (!up) throw new Error(`wireguard-go did not come up: ${stderr.trim().slice(0, 300)}`);
+    await fn(iface, run);
+  } finally {
+    if (child.exitCode === null && child.pid !== undefined) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    }
+    // wireguard-go removes its socket on SIGTERM; after SIGKILL we must.
+    if (existsSync(socket)) unlinkSync(socket);
+  }
+  return null;
+}
