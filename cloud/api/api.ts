@@ -1,0 +1,87 @@
+import { Hono, type Context } from 'hono';
+import type { Core } from '../core/core.ts';
+import { toDeviceInfo } from '../core/devices.ts';
+import { readJson } from './body.ts';
+import { errorResponse, HttpError, toHttpError } from './errors.ts';
+import { isAdmin, type Caller, type Identify } from './identify.ts';
+
+export interface ApiDeps {
+  core: Core;
+  /** Largest accepted request body in bytes (default 8 KiB). */
+  bodyLimit?: number;
+  /** Where unexpected (500) errors are reported; default console.error. */
+  logError?: (err: unknown) => void;
+}
+
+type Env = { Variables: { caller: Caller | null } };
+
+/**
+ * The API served on the overlay address (identify = identifyOverlay(core)) and
+ * on the control socket (identify = identifyLocal). No transport in here.
+ */
+export function createApi(deps: ApiDeps, identify: Identify): Hono<Env> {
+  const { core } = deps;
+  const app = new Hono<Env>();
+  const logError = deps.logError ?? ((err) => console.error('aerie api:', err instanceof Error ? err.message : err));
+
+  app.onError((err, c) => {
+    const http = toHttpError(err);
+    if (http.status >= 500) logError(err);
+    return errorResponse(c, http);
+  });
+  app.notFound((c) => errorResponse(c, new HttpError(404, 'not_found', `no such endpoint: ${c.req.method} ${c.req.path}`)));
+
+  app.get('/v1/health', (c) => c.json({ ok: true }));
+
+  app.use('/v1/*', async (c, next) => {
+    c.set('caller', await identify(c));
+    await next();
+  });
+
+  const known = (c: Context<Env>): Caller => {
+    const caller = c.get('caller');
+    if (!caller) throw new HttpError(401, 'unauthorized', 'this address is not a known Aerie device');
+    return caller;
+  };
+  const admin = (c: Context<Env>): Caller => {
+    const caller = known(c);
+    if (!isAdmin(caller)) {
+      throw new HttpError(403, 'forbidden', `"${caller.name}" (role ${caller.role}) may not do this: it needs a gateway or owner`);
+    }
+    return caller;
+  };
+
+  app.get('/v1/whoami', (c) => c.json(known(c)));
+
+  app.get('/v1/status', async (c) => {
+    admin(c);
+    return c.json(await core.status());
+  });
+
+  app.get('/v1/devices', async (c) => {
+    admin(c);
+    return c.json({ devices: (await core.status()).peers });
+  });
+
+  app.post('/v1/devices', async (c) => {
+    admin(c);
+    const { device, config } = core.devices.add(await readJson(c, deps.bodyLimit));
+    // The config may hold a private key: it must not be kept by any cache.
+    c.header('Cache-Control', 'no-store');
+    return c.json(config === undefined ? { device: toDeviceInfo(device) } : { device: toDeviceInfo(device), config }, 201);
+  });
+
+  app.delete('/v1/devices/:name', (c) => {
+    admin(c);
+    return c.json({ device: toDeviceInfo(core.devices.remove(c.req.param('name'))) });
+  });
+
+  app.post('/v1/pairing-codes', async (c) => {
+    admin(c);
+    const body = await readJson(c, deps.bodyLimit);
+    c.header('Cache-Control', 'no-store');
+    return c.json(core.pairing.createCode(body ?? {}), 201);
+  });
+
+  return app;
+}

@@ -1,0 +1,19 @@
+import type { Overlay } from './addressing.ts';
+
+/** What core needs to know about the VM (a subset of the loaded state). */
+export interface CoreConfig {
+  /** The hub's WireGuard interface name. */
+  interface: string;
+  /** The VM's WireGuard public key. */
+  publicKey: string;
+  overlay: Overlay;
+  publicHost: string;
+  /** The WireGuard port peers connect to. */
+  publicPort: number;
+  listenPort: number;
+  pairingPort: number;
+  tls: { fingerprint: Uint8Array };
+}
+
+/** Keepalive for peers behind NAT: short enough for the usual 30 s UDP timeouts. */
+export const KEEPALIVE_SECONDS = 25;

@@ -1,0 +1,71 @@
+import type { CloudStatus } from '../../shared/schemas.ts';
+import { formatEndpoint } from '../../shared/pairing-code.ts';
+import { createEventBus, type EventBus } from '../events.ts';
+import type { Store } from '../store/store.ts';
+import { overlayPrefixes } from './addressing.ts';
+import type { CoreConfig } from './config.ts';
+import { createDevices, toDeviceInfo, type Devices, type PeerStats } from './devices.ts';
+import { identifyAddress, type Identity } from './identity.ts';
+import { createPairing, type Pairing } from './pairing.ts';
+import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
+
+export interface CoreDeps {
+  store: Store;
+  config: CoreConfig;
+  events?: EventBus;
+  /** Unix ms; injectable for tests of expiry and rate limits. */
+  now?: () => number;
+  /** Live peer counters from the hub; absent or failing means "no live data". */
+  peerStats?: () => Promise<PeerStats[]> | PeerStats[];
+  /** Failures of POST /v1/pair per source address (default 5 a minute). */
+  pairLimiter?: RateLimiter;
+}
+
+export interface Core {
+  readonly config: CoreConfig;
+  readonly events: EventBus;
+  readonly devices: Devices;
+  readonly pairing: Pairing;
+  readonly pairLimiter: RateLimiter;
+  /** Source address (normalized, see shared/cidr normalizeRemoteAddress) → caller, or null if unknown. */
+  identify(address: string): Identity | null;
+  status(): Promise<CloudStatus>;
+}
+
+export function createCore(deps: CoreDeps): Core {
+  const now = deps.now ?? Date.now;
+  const events = deps.events ?? createEventBus();
+  const inner = { store: deps.store, config: deps.config, events, now };
+  const { store, config } = deps;
+  return {
+    config,
+    events,
+    devices: createDevices(inner),
+    pairing: createPairing(inner),
+    pairLimiter: deps.pairLimiter ?? createRateLimiter({ now }),
+    identify: (address) => identifyAddress(store.devices.list(), address),
+    async status() {
+      let stats: PeerStats[] = [];
+      try {
+        stats = (await deps.peerStats?.()) ?? [];
+      } catch {
+        stats = []; // the hub is down or not ours to ask: show the stored view
+      }
+      const byKey = new Map(stats.map((s) => [s.publicKey, s]));
+      const peers = store.devices.list().map((d) => {
+        const live = byKey.get(d.publicKey);
+        // Remember where a peer was last seen, so status has it after a restart.
+        if (live?.endpoint && live.endpoint !== d.endpoint) store.devices.setEndpoint(d.name, live.endpoint);
+        return toDeviceInfo(d, live);
+      });
+      return {
+        interface: config.interface,
+        publicKey: config.publicKey,
+        listenPort: config.listenPort,
+        endpoint: formatEndpoint(config.publicHost, config.publicPort),
+        overlay: overlayPrefixes(config.overlay),
+        peers,
+      };
+    },
+  };
+}

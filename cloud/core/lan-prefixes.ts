@@ -1,0 +1,43 @@
+import { formatPrefix, parseAddress, parsePrefix, prefixContains, prefixesOverlap, type Address } from '../../shared/cidr.ts';
+import type { Overlay } from './addressing.ts';
+import { CoreError } from './errors.ts';
+
+// The shape of each prefix (canonical, not reserved, not too broad, no overlap
+// within one request) is checked by shared/schemas.ts PairRequest. What needs
+// the VM's state is checked here.
+
+export interface LanPrefixContext {
+  overlay: Overlay;
+  /** Existing gateways and their prefixes. */
+  gateways: readonly { name: string; lanPrefixes: readonly string[] }[];
+  /** The VM's public host; a prefix containing it would route the VM's own uplink into a tunnel. */
+  publicHost?: string;
+}
+
+/** Throws CoreError 'conflict' when a prefix clashes with the overlay, the VM or another gateway. */
+export function checkLanPrefixes(prefixes: readonly string[], ctx: LanPrefixContext): void {
+  let publicAddress: Address | null = null;
+  try {
+    if (ctx.publicHost !== undefined) publicAddress = parseAddress(ctx.publicHost);
+  } catch {
+    publicAddress = null; // a DNS name: nothing to compare
+  }
+  prefixes.forEach((text, i) => {
+    const field = `lanPrefixes[${i}]`;
+    const p = parsePrefix(text, field);
+    for (const o of [ctx.overlay.v4, ctx.overlay.v6]) {
+      if (prefixesOverlap(p, o)) {
+        throw new CoreError('conflict', `${field}: ${text} overlaps the overlay network ${formatPrefix(o)}`);
+      }
+    }
+    if (publicAddress && prefixContains(p, publicAddress)) {
+      throw new CoreError('conflict', `${field}: ${text} contains the VM's public address ${ctx.publicHost}`);
+    }
+    for (const g of ctx.gateways) {
+      const clash = g.lanPrefixes.find((other) => prefixesOverlap(p, parsePrefix(other)));
+      if (clash) {
+        throw new CoreError('conflict', `${field}: ${text} overlaps ${clash}, a home prefix of gateway "${g.name}"`);
+      }
+    }
+  });
+}

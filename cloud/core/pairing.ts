@@ -1,0 +1,116 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { decodeSecret, encodePairingCode, formatEndpoint } from '../../shared/pairing-code.ts';
+import {
+  CreatePairingCodeRequest,
+  PairRequest,
+  parseWith,
+  type CreatePairingCodeResponse,
+  type PairResponse,
+} from '../../shared/schemas.ts';
+import type { DeviceRecord } from '../store/devices.ts';
+import type { PairingCodeRecord } from '../store/pairing-codes.ts';
+import { interfaceAddressesAt, overlayPrefixes, vmAddresses } from './addressing.ts';
+import { KEEPALIVE_SECONDS } from './config.ts';
+import { insertDevice, type DeviceDeps } from './devices.ts';
+import { CoreError } from './errors.ts';
+import { checkLanPrefixes } from './lan-prefixes.ts';
+
+export const DEFAULT_CODE_TTL_SECONDS = 15 * 60;
+/** Used and expired codes are kept this long, so a late attempt hears "used"/"expired", not "unknown". */
+const KEEP_OLD_CODES_MS = 7 * 24 * 60 * 60 * 1000;
+const SECRET_BYTES = 16;
+
+export interface Pairing {
+  /** A new single-use code; `input` is checked against CreatePairingCodeRequest. */
+  createCode(input?: unknown): CreatePairingCodeResponse;
+  /**
+   * Redeems a code for a gateway: `input` is checked against PairRequest. On
+   * any error nothing is stored; on success the gateway exists and the code is
+   * used, both in one transaction.
+   */
+  redeem(input: unknown): PairResponse;
+}
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
+
+export function createPairing(deps: DeviceDeps): Pairing {
+  const { store, config, events, now } = deps;
+
+  /** Compares against every stored code, without stopping at a match, in constant time per code. */
+  const findCode = (secret: Uint8Array): PairingCodeRecord | undefined => {
+    const hash = sha256(secret);
+    let match: PairingCodeRecord | undefined;
+    for (const code of store.pairingCodes.all()) {
+      if (code.secretHash.length === hash.length && timingSafeEqual(hash, code.secretHash)) match = code;
+    }
+    return match;
+  };
+
+  const used = () => new CoreError('invalid_code', 'this pairing code has already been used; create a new one with "aerie-cloud pair"');
+
+  /** Checks the code, then the request against the state, then stores; call inside a transaction. */
+  const addGateway = (req: PairRequest, secret: Uint8Array): DeviceRecord => {
+    const t = now();
+    // The code first: without a valid one, nobody learns which names or prefixes exist.
+    const code = findCode(secret);
+    if (!code) {
+      throw new CoreError('invalid_code', 'this pairing code is not valid; check it, or create a new one with "aerie-cloud pair"');
+    }
+    if (code.usedAt !== null) throw used();
+    if (t >= code.expiresAt) {
+      throw new CoreError(
+        'invalid_code',
+        `this pairing code expired at ${new Date(code.expiresAt).toISOString()}; create a new one with "aerie-cloud pair"`,
+      );
+    }
+    const gateways = store.devices.list().filter((d) => d.role === 'gateway');
+    checkLanPrefixes(req.lanPrefixes, { overlay: config.overlay, gateways, publicHost: config.publicHost });
+    const d = insertDevice(deps, { name: req.name, role: 'gateway', publicKey: req.publicKey, lanPrefixes: req.lanPrefixes });
+    if (!store.pairingCodes.markUsed(code.id, t, d.name)) throw used();
+    return d;
+  };
+
+  return {
+    createCode(input = {}) {
+      const req = parseWith(CreatePairingCodeRequest, input);
+      const t = now();
+      const secret = randomBytes(SECRET_BYTES);
+      const expiresAt = t + (req.ttlSeconds ?? DEFAULT_CODE_TTL_SECONDS) * 1000;
+      const code = encodePairingCode({
+        host: config.publicHost,
+        port: config.pairingPort,
+        fingerprint: config.tls.fingerprint,
+        secret,
+      });
+      store.transaction(() => {
+        store.pairingCodes.pruneExpired(t - KEEP_OLD_CODES_MS);
+        store.pairingCodes.insert({ secretHash: sha256(secret), createdAt: t, expiresAt });
+      });
+      secret.fill(0);
+      events.emit('pairing-codes-changed', { reason: 'created' });
+      return { code, expiresAt: new Date(expiresAt).toISOString() };
+    },
+
+    redeem(input) {
+      const req = parseWith(PairRequest, input);
+      const secret = decodeSecret(req.secret);
+      let device: DeviceRecord;
+      try {
+        device = store.transaction(() => addGateway(req, secret));
+      } finally {
+        secret.fill(0);
+      }
+      events.emit('devices-changed', { reason: 'paired', name: device.name });
+      events.emit('pairing-codes-changed', { reason: 'used' });
+      return {
+        name: device.name,
+        vmPublicKey: config.publicKey,
+        endpoint: formatEndpoint(config.publicHost, config.publicPort),
+        addresses: interfaceAddressesAt(config.overlay, device.hostIndex),
+        overlay: overlayPrefixes(config.overlay),
+        services: { api: vmAddresses(config.overlay) },
+        keepalive: KEEPALIVE_SECONDS,
+      };
+    },
+  };
+}

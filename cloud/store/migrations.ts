@@ -1,0 +1,43 @@
+// Numbered schema migrations. Migration N (1-based) brings the database from
+// PRAGMA user_version N-1 to N. Append only: never edit a migration that shipped.
+
+export const migrations: readonly string[] = [
+  // 1: settings, devices with their home prefixes, pairing codes.
+  `
+  CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE devices (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    role       TEXT NOT NULL CHECK (role IN ('gateway', 'owner', 'member')),
+    public_key TEXT NOT NULL UNIQUE,
+    -- n-th address of both overlay prefixes; 1 is the VM itself
+    host_index INTEGER NOT NULL UNIQUE CHECK (host_index >= 2),
+    address_v4 TEXT NOT NULL UNIQUE,
+    address_v6 TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    endpoint   TEXT
+  ) STRICT;
+
+  -- home LAN prefixes a gateway routes; no two rows may claim the same prefix
+  CREATE TABLE device_prefixes (
+    device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    position  INTEGER NOT NULL,
+    prefix    TEXT NOT NULL UNIQUE,
+    PRIMARY KEY (device_id, position)
+  ) STRICT;
+
+  -- only the SHA-256 of each one-time secret is kept
+  CREATE TABLE pairing_codes (
+    id          INTEGER PRIMARY KEY,
+    secret_hash BLOB NOT NULL UNIQUE CHECK (length(secret_hash) = 32),
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    used_at     INTEGER,
+    used_by     TEXT
+  ) STRICT;
+  `,
+];

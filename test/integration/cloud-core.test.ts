@@ -1,0 +1,258 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ValidationError } from '../../shared/errors.ts';
+import { generateKeyPair } from '../../shared/keys.ts';
+import { decodePairingCode, encodeSecret, formatFingerprint } from '../../shared/pairing-code.ts';
+import { createCore } from '../../cloud/core/core.ts';
+import { CoreError } from '../../cloud/core/errors.ts';
+import { createEventBus, type CloudEvents } from '../../cloud/events.ts';
+import { initState, loadState } from '../../cloud/state-dir.ts';
+import { openStore, type Store } from '../../cloud/store/store.ts';
+
+const roots: string[] = [];
+const stores: Store[] = [];
+
+function setup(opts: { peerStats?: () => unknown[] } = {}) {
+  const root = mkdtempSync(join(tmpdir(), 'aerie-core-'));
+  roots.push(root);
+  const dir = join(root, 'state');
+  initState({ stateDir: dir, publicEndpoint: '203.0.113.10', overlayV4: '203.0.113.128/25', overlayV6: '2001:db8:a0::/64' });
+  const store = openStore(dir);
+  stores.push(store);
+  let t = Date.parse('2025-03-01T12:00:00Z');
+  const clock = { now: () => t, advance: (ms: number) => void (t += ms) };
+  const events = createEventBus();
+  const seen: string[] = [];
+  for (const name of ['devices-changed', 'pairing-codes-changed'] as const) {
+    events.on(name, (e: CloudEvents[typeof name]) => seen.push(`${name}:${e.reason}`));
+  }
+  const state = loadState(dir, store);
+  const core = createCore({ store, config: state, events, now: clock.now, peerStats: opts.peerStats as never });
+  return { dir, store, core, clock, seen, state };
+}
+
+function pairRequest(code: string, over: Record<string, unknown> = {}) {
+  return {
+    secret: encodeSecret(decodePairingCode(code).secret),
+    publicKey: generateKeyPair().publicKey,
+    name: 'home',
+    lanPrefixes: ['192.0.2.128/25', '2001:db8:1a::/64'],
+    ...over,
+  };
+}
+
+const coreError = (code: string, pattern: RegExp) => (e: unknown) =>
+  e instanceof CoreError && e.code === code && pattern.test(e.message);
+
+test('a pairing code carries the endpoint, the pairing port and the certificate fingerprint', () => {
+  const { core, state, clock, seen, store } = setup();
+  const { code, expiresAt } = core.pairing.createCode();
+  const decoded = decodePairingCode(code);
+  assert.is(decoded.host, '203.0.113.10');
+  assert.is(decoded.port, 8443);
+  assert.is(formatFingerprint(decoded.fingerprint), formatFingerprint(state.tls.fingerprint));
+  assert.is(expiresAt, new Date(clock.now() + 15 * 60_000).toISOString());
+  assert.equal(seen, ['pairing-codes-changed:created']);
+  const stored = store.pairingCodes.all()[0]!;
+  assert.not.ok(Buffer.from(stored.secretHash).equals(Buffer.from(decoded.secret)), 'only a hash is stored');
+  assert.is(stored.secretHash.length, 32);
+  assert.is(core.pairing.createCode({ ttlSeconds: 3600 }).expiresAt, new Date(clock.now() + 3600_000).toISOString());
+  assert.throws(() => core.pairing.createCode({ ttlSeconds: 5 }), (e: unknown) => e instanceof ValidationError && e.field === 'ttlSeconds');
+});
+
+test('redeeming a code creates the gateway and answers with its addresses', () => {
+  const { core, state, seen, store } = setup();
+  const { code } = core.pairing.createCode();
+  const req = pairRequest(code);
+  const res = core.pairing.redeem(req);
+  assert.equal(res, {
+    name: 'home',
+    vmPublicKey: state.publicKey,
+    endpoint: '203.0.113.10:51820',
+    addresses: ['203.0.113.130/25', '2001:db8:a0::2/64'],
+    overlay: ['203.0.113.128/25', '2001:db8:a0::/64'],
+    services: { api: ['203.0.113.129', '2001:db8:a0::1'] },
+    keepalive: 25,
+  });
+  const gw = store.devices.get('home')!;
+  assert.is(gw.role, 'gateway');
+  assert.is(gw.publicKey, req.publicKey);
+  assert.equal(gw.lanPrefixes, ['192.0.2.128/25', '2001:db8:1a::/64']);
+  assert.is(store.pairingCodes.all()[0]?.usedBy, 'home');
+  assert.equal(seen.slice(1), ['devices-changed:paired', 'pairing-codes-changed:used']);
+});
+
+test('a used, expired or unknown code is refused with a clear message and nothing stored', () => {
+  const { core, clock, store } = setup();
+  const { code } = core.pairing.createCode();
+  core.pairing.redeem(pairRequest(code));
+  const snapshot = () => JSON.stringify([store.devices.list(), store.pairingCodes.all().map((c) => [c.id, c.usedAt])]);
+  let before = snapshot();
+  assert.throws(() => core.pairing.redeem(pairRequest(code, { name: 'other', lanPrefixes: [] })), coreError('invalid_code', /already been used/));
+  assert.is(snapshot(), before);
+
+  const late = core.pairing.createCode().code;
+  clock.advance(15 * 60_000);
+  before = snapshot();
+  assert.throws(() => core.pairing.redeem(pairRequest(late, { name: 'late', lanPrefixes: [] })), coreError('invalid_code', /expired at 2025-03-01T12:15:00.000Z/));
+  assert.is(snapshot(), before);
+
+  const unknown = encodeSecret(new Uint8Array(16).fill(9));
+  assert.throws(() => core.pairing.redeem({ ...pairRequest(late), secret: unknown }), coreError('invalid_code', /not valid/));
+  assert.is(snapshot(), before);
+});
+
+test('an unexpired code still works a moment before its expiry; a custom TTL is honoured', () => {
+  const { core, clock } = setup();
+  const { code } = core.pairing.createCode({ ttlSeconds: 60 });
+  clock.advance(59_999);
+  assert.is(core.pairing.redeem(pairRequest(code)).name, 'home');
+});
+
+test('a code whose redemption failed on a conflict stays usable', () => {
+  const { core } = setup();
+  const first = core.pairing.createCode().code;
+  core.pairing.redeem(pairRequest(first));
+  const second = core.pairing.createCode().code;
+  assert.throws(() => core.pairing.redeem(pairRequest(second, { lanPrefixes: [] })), coreError('conflict', /named "home" already exists/));
+  assert.throws(() => core.pairing.redeem(pairRequest(second, { name: 'cabin' })), coreError('conflict', /gateway "home"/));
+  assert.throws(
+    () => core.pairing.redeem(pairRequest(second, { name: 'cabin', lanPrefixes: ['203.0.113.128/26'] })),
+    coreError('conflict', /overlay network/),
+  );
+  assert.is(core.pairing.redeem(pairRequest(second, { name: 'cabin', lanPrefixes: ['198.51.100.128/25'] })).name, 'cabin');
+});
+
+test('keys already in use, including the VM\'s own, are refused', () => {
+  const { core, state } = setup();
+  const { code } = core.pairing.createCode();
+  const phone = core.devices.add({ name: 'phone', publicKey: generateKeyPair().publicKey });
+  assert.throws(() => core.pairing.redeem(pairRequest(code, { publicKey: phone.device.publicKey })), coreError('conflict', /belongs to device "phone"/));
+  assert.throws(() => core.pairing.redeem(pairRequest(code, { publicKey: state.publicKey })), coreError('conflict', /VM's own/));
+  assert.throws(() => core.devices.add({ name: 'tablet', publicKey: phone.device.publicKey }), coreError('conflict', /belongs to device "phone"/));
+});
+
+test('malformed pair requests are ValidationErrors naming the field, and do not use the code', () => {
+  const { core, store } = setup();
+  const { code } = core.pairing.createCode();
+  const cases: [Record<string, unknown>, string][] = [
+    [{ secret: 'short' }, 'secret'],
+    [{ publicKey: 'AAAA' }, 'publicKey'],
+    [{ name: 'Not_A_Name' }, 'name'],
+    [{ lanPrefixes: ['192.0.2.128/25', '192.0.2.192/26'] }, 'lanPrefixes[1]'],
+    [{ lanPrefixes: ['192.0.2.129/25'] }, 'lanPrefixes[0]'],
+    [{ lanPrefixes: ['0.0.0.0/0'] }, 'lanPrefixes[0]'],
+    [{ lanPrefixes: '192.0.2.0/24' }, 'lanPrefixes'],
+  ];
+  for (const [over, field] of cases) {
+    assert.throws(() => core.pairing.redeem(pairRequest(code, over)), (e: unknown) => e instanceof ValidationError && e.field === field, field);
+  }
+  assert.throws(() => core.pairing.redeem(null), (e: unknown) => e instanceof ValidationError);
+  assert.is(store.pairingCodes.all()[0]?.usedAt, null);
+  assert.is(store.devices.list().length, 0);
+});
+
+test('devices get the next free index in both families; removing frees it', () => {
+  const { core, seen } = setup();
+  const a = core.devices.add({ name: 'a', publicKey: generateKeyPair().publicKey }).device;
+  const b = core.devices.add({ name: 'b', publicKey: generateKeyPair().publicKey, role: 'member' }).device;
+  assert.equal([a.addressV4, a.addressV6, a.role], ['203.0.113.130', '2001:db8:a0::2', 'owner']);
+  assert.equal([b.addressV4, b.addressV6, b.role], ['203.0.113.131', '2001:db8:a0::3', 'member']);
+  assert.is(core.devices.remove('a').name, 'a');
+  assert.throws(() => core.devices.remove('a'), coreError('not_found', /no device named "a"/));
+  const c = core.devices.add({ name: 'c', publicKey: generateKeyPair().publicKey }).device;
+  assert.equal([c.addressV4, c.addressV6], ['203.0.113.130', '2001:db8:a0::2']);
+  assert.equal(core.devices.list().map((d) => d.name), ['c', 'b']);
+  assert.equal(seen, ['devices-changed:added', 'devices-changed:added', 'devices-changed:removed', 'devices-changed:added']);
+});
+
+test('without a key, add generates one, returns a wg-quick config once, and stores only the public key', () => {
+  const { core, state, store, dir } = setup();
+  core.pairing.redeem(pairRequest(core.pairing.createCode().code));
+  const full = core.devices.add({ name: 'phone' });
+  const priv = /PrivateKey = (\S+)/.exec(full.config!)?.[1];
+  assert.ok(priv);
+  assert.match(full.config!, /Address = 203\.0\.113\.131\/25, 2001:db8:a0::3\/64/);
+  assert.match(full.config!, new RegExp(`PublicKey = ${state.publicKey.replace(/[+/]/g, '\\$&')}`));
+  assert.match(full.config!, /AllowedIPs = 0\.0\.0\.0\/0, ::\/0/);
+  assert.match(full.config!, /Endpoint = 203\.0\.113\.10:51820/);
+  assert.match(full.config!, /PersistentKeepalive = 25/);
+  const split = core.devices.add({ name: 'laptop', split: true });
+  assert.match(split.config!, /AllowedIPs = 203\.0\.113\.128\/25, 2001:db8:a0::\/64, 192\.0\.2\.128\/25, 2001:db8:1a::\/64/);
+  // The private key is nowhere in the database files.
+  store.close();
+  for (const f of readdirSync(dir)) {
+    if (f.startsWith('aerie.db')) assert.not.ok(readFileSync(join(dir, f)).includes(Buffer.from(priv!)), f);
+  }
+  const reopened = openStore(dir);
+  stores.push(reopened);
+  assert.is(reopened.devices.get('phone')?.publicKey, full.device.publicKey);
+  assert.not.ok(full.config!.includes(full.device.publicKey), 'the config holds the VM as peer, not the device key');
+});
+
+test('device names are validated', () => {
+  const { core } = setup();
+  for (const name of ['', 'UPPER', 'has space', '-dash', 'x'.repeat(33)]) {
+    assert.throws(() => core.devices.add({ name }), (e: unknown) => e instanceof ValidationError && e.field === 'name', name);
+  }
+  assert.throws(() => core.devices.add({ name: 'ok', role: 'gateway' }), (e: unknown) => e instanceof ValidationError && e.field === 'role');
+  assert.throws(() => core.devices.remove('../etc'), (e: unknown) => e instanceof ValidationError && e.field === 'name');
+});
+
+test('identify maps overlay addresses and home prefixes', () => {
+  const { core } = setup();
+  core.pairing.redeem(pairRequest(core.pairing.createCode().code));
+  core.devices.add({ name: 'guest', role: 'member', publicKey: generateKeyPair().publicKey });
+  assert.is(core.identify('203.0.113.130')?.role, 'gateway');
+  assert.is(core.identify('2001:db8:a0::3')?.role, 'member');
+  assert.equal(core.identify('192.0.2.130'), { name: 'home', role: 'lan', address: '192.0.2.130', gateway: 'home' });
+  assert.is(core.identify('203.0.113.129'), null);
+});
+
+test('status merges devices with live peer counters and remembers endpoints', async () => {
+  let live: unknown[] | Error = [];
+  const { core, store } = setup({
+    peerStats: () => {
+      if (live instanceof Error) throw live;
+      return live;
+    },
+  });
+  const req = pairRequest(core.pairing.createCode().code);
+  core.pairing.redeem(req);
+  core.devices.add({ name: 'phone', publicKey: generateKeyPair().publicKey });
+  live = [{ publicKey: req.publicKey, endpoint: '198.51.100.2:51000', latestHandshake: 1700000000, rxBytes: 10, txBytes: 20 }];
+  const status = await core.status();
+  assert.is(status.interface, 'aerie0');
+  assert.is(status.endpoint, '203.0.113.10:51820');
+  assert.is(status.listenPort, 51820);
+  assert.equal(status.overlay, ['203.0.113.128/25', '2001:db8:a0::/64']);
+  const home = status.peers.find((p) => p.name === 'home')!;
+  assert.equal([home.endpoint, home.latestHandshake, home.rxBytes, home.txBytes], ['198.51.100.2:51000', 1700000000, 10, 20]);
+  const phone = status.peers.find((p) => p.name === 'phone')!;
+  assert.equal([phone.endpoint, phone.latestHandshake, phone.rxBytes], [null, 0, 0]);
+  assert.is(store.devices.get('home')?.endpoint, '198.51.100.2:51000', 'endpoint remembered');
+  live = new Error('wg is down');
+  const offline = (await core.status()).peers.find((p) => p.name === 'home')!;
+  assert.equal([offline.endpoint, offline.latestHandshake], ['198.51.100.2:51000', 0], 'stored view when the hub is down');
+});
+
+test('two connections to one database (CLI and daemon) cannot both use a code', () => {
+  const { core, dir, state, clock } = setup();
+  const other = openStore(dir);
+  stores.push(other);
+  const otherCore = createCore({ store: other, config: state, now: clock.now });
+  const { code } = core.pairing.createCode();
+  assert.is(otherCore.pairing.redeem(pairRequest(code)).name, 'home');
+  assert.throws(() => core.pairing.redeem(pairRequest(code, { name: 'twin', lanPrefixes: [] })), coreError('invalid_code', /already been used/));
+  assert.is(core.devices.get('home')?.role, 'gateway', 'the other connection\'s device is visible');
+});
+
+test.after(() => {
+  for (const s of stores) s.close();
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
+
+test.run();

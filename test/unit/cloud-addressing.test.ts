@@ -1,0 +1,52 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parsePrefix } from '../../shared/cidr.ts';
+import {
+  addressesAt,
+  allocateIndex,
+  homePrefixes,
+  interfaceAddressesAt,
+  maxHostIndex,
+  overlayPrefixes,
+  peerAllowedIps,
+  vmAddresses,
+} from '../../cloud/core/addressing.ts';
+
+const lab = { v4: parsePrefix('203.0.113.128/25'), v6: parsePrefix('2001:db8:a0::/64') };
+
+test('the VM is the first address of both prefixes', () => {
+  assert.equal(vmAddresses(lab), ['203.0.113.129', '2001:db8:a0::1']);
+  assert.equal(overlayPrefixes(lab), ['203.0.113.128/25', '2001:db8:a0::/64']);
+});
+
+test('devices get the lowest free index, the same in both families', () => {
+  assert.is(allocateIndex([], 126), 2);
+  assert.is(allocateIndex([2, 3, 4], 126), 5);
+  assert.is(allocateIndex([2, 4], 126), 3, 'a removed device frees its index');
+  assert.equal(addressesAt(lab, 3), { v4: '203.0.113.131', v6: '2001:db8:a0::3' });
+  assert.equal(interfaceAddressesAt(lab, 2), ['203.0.113.130/25', '2001:db8:a0::2/64']);
+});
+
+test('the IPv4 broadcast address is never handed out and a full overlay says so', () => {
+  assert.is(maxHostIndex(lab), 126);
+  const all = Array.from({ length: 125 }, (_, i) => i + 2);
+  assert.is(allocateIndex(all, 126), null);
+  assert.is(allocateIndex(all.slice(0, -1), 126), 126);
+  assert.is(addressesAt(lab, 126).v4, '203.0.113.254');
+  const tiny = { v4: parsePrefix('192.0.2.0/30'), v6: parsePrefix('2001:db8::/126') };
+  assert.is(maxHostIndex(tiny), 2, 'a /30 holds the VM and one device');
+  assert.is(maxHostIndex({ v4: parsePrefix('100.64.0.0/22'), v6: parsePrefix('fd00:1::/64') }), 1022);
+  assert.is(maxHostIndex({ v4: parsePrefix('100.64.0.0/22'), v6: parsePrefix('fd00:1::/120') }), 255, 'the smaller prefix limits both');
+});
+
+test('a peer is allowed its host addresses and, for a gateway, its home prefixes', () => {
+  const gw = { addressV4: '203.0.113.130', addressV6: '2001:db8:a0::2', lanPrefixes: ['192.0.2.128/25', '2001:db8:1a::/64'] };
+  assert.equal(peerAllowedIps(gw), ['203.0.113.130/32', '2001:db8:a0::2/128', '192.0.2.128/25', '2001:db8:1a::/64']);
+  assert.equal(homePrefixes([gw, { lanPrefixes: [] }, { lanPrefixes: ['198.51.100.128/25'] }]), [
+    '192.0.2.128/25',
+    '2001:db8:1a::/64',
+    '198.51.100.128/25',
+  ]);
+});
+
+test.run();
