@@ -1,0 +1,41 @@
+import type { GatewayConfig } from './config.ts';
+import type { GatewayDesired } from './platform/platform.ts';
+
+/** What the config cannot say: facts of the running process. */
+export interface RuntimeFacts {
+  privateKey: string;
+  /** The VM's endpoint with its name resolved ("ip:port"), or null while it does not resolve. */
+  endpoint: string | null;
+  /** Bumped by the reconciler to make the platform re-create the peer. */
+  generation: number;
+}
+
+/** The VM is our exit to the internet, so it may send us packets from anywhere. */
+export const FULL_TUNNEL = ['0.0.0.0/0', '::/0'];
+
+/** The one desired state for the platform; null when Aerie is disabled (remove everything). */
+export function buildDesired(config: GatewayConfig, facts: RuntimeFacts): GatewayDesired | null {
+  if (!config.enabled) return null;
+  return {
+    interface: config.interface,
+    privateKey: facts.privateKey,
+    addresses: [...config.vm.addresses],
+    mtu: config.mtu,
+    peer: {
+      publicKey: config.vm.publicKey,
+      endpoint: facts.endpoint,
+      allowedIps: [...FULL_TUNNEL],
+      keepalive: config.vm.keepalive,
+      generation: facts.generation,
+    },
+    overlay: [...config.vm.overlay],
+    // Every LAN interface is a source of policy-routed traffic, even one without a prefix of its own.
+    lan: config.lanInterfaces.map((name) => ({
+      interface: name,
+      prefixes: config.lanPrefixes.filter((p) => p.interface === name).map((p) => p.prefix),
+    })),
+    table: config.routing.table,
+    rulePriority: config.routing.priority,
+    killSwitch: config.killSwitch,
+  };
+}

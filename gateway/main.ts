@@ -1,0 +1,166 @@
+import { parseArgs } from 'node:util';
+import pkg from '../package.json' with { type: 'json' };
+import { createRunner } from '../shared/run.ts';
+import { configSource, DEFAULT_CONFIG_PATH, DEFAULT_INTERFACE, DEFAULT_TABLE, loadConfig, type GatewayConfig } from './config.ts';
+import { systemResolver } from './endpoint.ts';
+import { describePairing, pair } from './pair.ts';
+import { createLinuxPlatform } from './platform/linux.ts';
+import type { Platform } from './platform/platform.ts';
+import { createReconciler } from './reconciler.ts';
+import { formatStatus, readStatus } from './status.ts';
+import { apiGet, probeHealth } from './vm-api.ts';
+
+// The composition root: the only place that knows every part. Nothing imports it.
+
+const USAGE = `Usage: aerie-gateway <command> [options]
+
+Commands:
+  pair CODE [--lan-interface IF]... [--name NAME] [--force]
+                  pair this router with the VM named in the code (from 'aerie-cloud pair')
+  run             the daemon: keep the tunnel, policy routing and kill switch in place
+  down            remove the tunnel, policy routing and kill switch (stop the daemon first)
+  status [--json] tunnel state, last handshake, bytes, and who the VM says we are
+
+Options:
+  --config PATH   the config file (default ${DEFAULT_CONFIG_PATH})
+  --help          show this text
+  --version       show the version
+`;
+
+class UsageError extends Error {}
+
+const PER_COMMAND: Record<string, string[]> = {
+  pair: ['lan-interface', 'name', 'force'],
+  run: [],
+  down: [],
+  status: ['json'],
+};
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+        json: { type: 'boolean' },
+        force: { type: 'boolean' },
+        name: { type: 'string' },
+        'lan-interface': { type: 'string', multiple: true },
+      },
+    });
+  } catch (e) {
+    // parseArgs explains at length; one line is enough here.
+    const m = /option '(-[-\w]+)/i.exec((e as Error).message);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && m) throw new UsageError(`unknown option ${m[1]} (see --help)`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && m) throw new UsageError(`option ${m[1]} needs a value`);
+    throw new UsageError((e as Error).message.split('\n')[0]!);
+  }
+}
+
+function platformFor(config: GatewayConfig | null, log: (m: string) => void): Platform {
+  const run = createRunner();
+  return createLinuxPlatform(run, {
+    own: { interface: config?.interface ?? DEFAULT_INTERFACE, table: config?.routing.table ?? DEFAULT_TABLE },
+    log,
+  });
+}
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const logLine = (message: string) => process.stderr.write(`aerie-gateway: ${message}\n`);
+
+async function runDaemon(configPath: string): Promise<void> {
+  // A broken config at start is an error; later, a broken edit keeps the last good one running.
+  const first = await loadConfig(configPath);
+  const reconciler = createReconciler({
+    platform: platformFor(first, logLine),
+    load: configSource(configPath),
+    probe: (address, timeoutMs) => probeHealth(address, timeoutMs),
+    resolve: systemResolver(),
+    log: logLine,
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    // The kill switch, rules and routes stay in the kernel: only 'down' removes them.
+    logLine(`${signal}: stopping; the kill switch stays in place`);
+    void reconciler.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => void reconciler.pass());
+  logLine(`started (config ${configPath})`);
+  await reconciler.start();
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    say(`aerie-gateway ${pkg.version}`);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (!command) throw new UsageError('no command given (see --help)');
+  const allowed = PER_COMMAND[command];
+  if (!allowed) throw new UsageError(`unknown command ${JSON.stringify(command)} (see --help)`);
+  for (const key of Object.keys(values)) {
+    if (key !== 'config' && !allowed.includes(key)) throw new UsageError(`--${key} does not go with ${command}`);
+  }
+  const configPath = values.config ?? DEFAULT_CONFIG_PATH;
+
+  if (command === 'pair') {
+    if (rest.length !== 1) throw new UsageError('pair needs exactly one pairing code (quote it if it has spaces)');
+    const result = await pair({
+      code: rest[0]!,
+      configPath,
+      run: createRunner(),
+      ...(values['lan-interface'] ? { lanInterfaces: values['lan-interface'] } : {}),
+      ...(values.name !== undefined ? { name: values.name } : {}),
+      force: values.force === true,
+    });
+    say(describePairing(result));
+    return 0;
+  }
+  if (rest.length > 0) throw new UsageError(`${command} takes no arguments, got ${JSON.stringify(rest[0])}`);
+
+  if (command === 'run') {
+    await runDaemon(configPath);
+    return -1; // keeps running
+  }
+  if (command === 'down') {
+    let config: GatewayConfig | null = null;
+    try {
+      config = await loadConfig(configPath);
+    } catch (e) {
+      logLine(`${(e as Error).message}; removing with the default names`);
+    }
+    await platformFor(config, logLine).set(null);
+    say('removed the tunnel, policy routing and kill switch');
+    return 0;
+  }
+  // status
+  const config = await loadConfig(configPath);
+  const status = await readStatus({ configPath, config, platform: platformFor(config, logLine), get: apiGet });
+  process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (e: unknown) => {
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`aerie-gateway: ${message.split('\n')[0]}\n`);
+    process.exitCode = 1;
+  },
+);

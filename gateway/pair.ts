@@ -1,0 +1,212 @@
+import { stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { ValidationError } from '../shared/errors.ts';
+import { generateKeyPair } from '../shared/keys.ts';
+import { decodePairingCode, encodeSecret, PairingCodeError } from '../shared/pairing-code.ts';
+import type { Runner } from '../shared/run.ts';
+import { ApiError, DeviceName, PairRequest, PairResponse, parseWith } from '../shared/schemas.ts';
+import * as v from 'valibot';
+import {
+  ConfigError,
+  KEY_FILE_NAME,
+  loadConfig,
+  parseConfig,
+  renderConfig,
+  writeFileAtomic,
+  type GatewayConfig,
+} from './config.ts';
+import { readLanPrefixes } from './lan-prefixes.ts';
+import { pinnedRequest, PinnedRequestError } from './pinned-request.ts';
+
+/** Why pairing failed, in one line for a person; nothing has been written. */
+export class PairError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PairError';
+  }
+}
+
+export interface PairOptions {
+  code: string;
+  configPath: string;
+  run: Runner;
+  /** Default: br-lan, OpenWrt's LAN bridge. */
+  lanInterfaces?: string[];
+  /** Default: from the host name. */
+  name?: string;
+  /** Pair again over an existing config (and key). */
+  force?: boolean;
+  /** Bound on talking to the VM (default 10 s). */
+  timeoutMs?: number;
+}
+
+export interface PairResult {
+  config: GatewayConfig;
+  configPath: string;
+  keyFile: string;
+  publicKey: string;
+}
+
+export const DEFAULT_LAN_INTERFACES = ['br-lan'];
+
+/** A device name from the host name: lower case, runs of other characters as one dash. */
+export function defaultName(host = hostname()): string {
+  const name = host
+    .toLowerCase()
+    .split('.')[0]!
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 32)
+    .replace(/-+$/, '');
+  return v.is(DeviceName, name) ? name : 'router';
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What the VM said when it said no, from its `{ error: { code, message } }`. */
+function refusal(status: number, body: string): string {
+  let said = '';
+  try {
+    said = parseWith(ApiError, JSON.parse(body)).error.message;
+  } catch {
+    said = '';
+  }
+  if (status === 403) {
+    return `the VM refused the pairing code${said ? `: ${said}` : ''} (a code works once and expires; make a new one with 'aerie-cloud pair')`;
+  }
+  return `the VM answered HTTP ${status}${said ? `: ${said}` : ''}`;
+}
+
+/**
+ * Pairs this router with the VM named in the code. Everything that can fail
+ * (the code, the LAN, the VM, its answer) is checked before anything is
+ * written; then the key and the config are each written atomically.
+ */
+export async function pair(opts: PairOptions): Promise<PairResult> {
+  let code;
+  try {
+    code = decodePairingCode(opts.code);
+  } catch (e) {
+    if (e instanceof PairingCodeError) throw new PairError(e.message.replace(/^pairingCode: /, ''));
+    throw e;
+  }
+
+  // Refuse before contacting the VM, so that the one-time code is not spent.
+  if (!opts.force && (await exists(opts.configPath))) {
+    let what = '';
+    try {
+      const c = await loadConfig(opts.configPath);
+      if (c) what = ` as ${c.name} with the VM at ${c.vm.endpoint}`;
+    } catch {
+      what = ' (its config does not load)';
+    }
+    throw new PairError(`already paired${what}; use --force to pair again (${opts.configPath})`);
+  }
+
+  const name = opts.name ?? defaultName();
+  try {
+    parseWith(DeviceName, name, '--name');
+  } catch (e) {
+    throw new PairError(`--name: ${(e as ValidationError).message.replace(/^[^:]*: /, '')}`);
+  }
+  const lanInterfaces = opts.lanInterfaces?.length ? [...new Set(opts.lanInterfaces)] : DEFAULT_LAN_INTERFACES;
+  let lan;
+  try {
+    lan = await readLanPrefixes(opts.run, lanInterfaces);
+  } catch (e) {
+    throw new PairError((e as Error).message);
+  }
+
+  // The private key is made here and never leaves this machine.
+  const keys = generateKeyPair();
+  let request: PairRequest;
+  try {
+    request = parseWith(
+      PairRequest,
+      { secret: encodeSecret(code.secret), publicKey: keys.publicKey, name, lanPrefixes: lan.map((l) => l.prefix) },
+      'request',
+    );
+  } catch (e) {
+    throw new PairError(`cannot pair with these LAN prefixes: ${(e as Error).message}`);
+  }
+
+  let reply;
+  try {
+    reply = await pinnedRequest({
+      host: code.host,
+      port: code.port,
+      fingerprint: code.fingerprint,
+      method: 'POST',
+      path: '/v1/pair',
+      body: JSON.stringify(request),
+      timeoutMs: opts.timeoutMs ?? 10_000,
+    });
+  } catch (e) {
+    if (e instanceof PinnedRequestError) throw new PairError(e.message);
+    throw e;
+  }
+  if (reply.status !== 200) throw new PairError(refusal(reply.status, reply.body));
+
+  let answer: PairResponse;
+  try {
+    answer = parseWith(PairResponse, JSON.parse(reply.body), 'answer');
+  } catch (e) {
+    const why = e instanceof SyntaxError ? 'it is not JSON' : (e as Error).message;
+    throw new PairError(`the VM's answer is malformed (${why})`);
+  }
+  if (answer.vmPublicKey === keys.publicKey) throw new PairError("the VM's answer is malformed (it gave our own key back)");
+
+  const keyFile = join(dirname(opts.configPath), KEY_FILE_NAME);
+  let config: GatewayConfig;
+  try {
+    config = parseConfig(
+      {
+        name: answer.name,
+        enabled: true,
+        killSwitch: true,
+        interface: 'aerie',
+        lanInterfaces,
+        lanPrefixes: lan,
+        privateKeyFile: keyFile,
+        vm: {
+          publicKey: answer.vmPublicKey,
+          endpoint: answer.endpoint,
+          addresses: answer.addresses,
+          overlay: answer.overlay,
+          api: answer.services.api,
+          keepalive: answer.keepalive,
+        },
+      },
+      opts.configPath,
+    );
+  } catch (e) {
+    if (e instanceof ConfigError) throw new PairError(`the VM's answer cannot be used: ${e.message.replace(/^config [^:]*: /, '')}`);
+    throw e;
+  }
+
+  const hadKey = await exists(keyFile);
+  await writeFileAtomic(keyFile, `${keys.privateKey}\n`, 0o600);
+  try {
+    await writeFileAtomic(opts.configPath, renderConfig(config), 0o644);
+  } catch (e) {
+    if (!hadKey) await unlink(keyFile).catch(() => {});
+    throw e;
+  }
+  return { config, configPath: opts.configPath, keyFile, publicKey: keys.publicKey };
+}
+
+/** "paired as NAME with the VM at ENDPOINT; tunnel addresses …" */
+export function describePairing(r: PairResult): string {
+  const c = r.config;
+  return `paired as ${c.name} with the VM at ${c.vm.endpoint}; tunnel addresses ${c.vm.addresses.join(', ')}; LAN ${c.lanPrefixes
+    .map((p) => p.prefix)
+    .join(', ')}; start the tunnel with 'aerie-gateway run'`;
+}

@@ -1,0 +1,73 @@
+/**
+ * The one interface between the reconciler and the operating system. An
+ * adapter (`linux` here; `openwrt` with UCI later) makes the system match a
+ * complete desired state; it is told nothing incremental.
+ */
+
+export interface GatewayDesired {
+  /** The WireGuard interface (at most 15 characters). */
+  interface: string;
+  /** Base64; goes to the system on stdin only, never in argv. */
+  privateKey: string;
+  /** Our tunnel addresses with their prefix length, "203.0.113.130/25". */
+  addresses: string[];
+  mtu: number;
+  peer: {
+    publicKey: string;
+    /** "ip:port" (already resolved), or null while the VM's name does not resolve. */
+    endpoint: string | null;
+    /** What the VM may send us: everything, since it is our exit. */
+    allowedIps: string[];
+    keepalive: number;
+    /**
+     * Changing it makes the adapter drop the peer and add it again, which
+     * discards a stale session so that a new handshake starts at once.
+     */
+    generation: number;
+  };
+  /** Overlay prefixes the router itself reaches through the tunnel (main table). */
+  overlay: string[];
+  /** LAN interfaces with their prefixes: the sources of policy-routed traffic. */
+  lan: { interface: string; prefixes: string[] }[];
+  /** The routing table for LAN traffic and the priority of its ip rules. */
+  table: number;
+  rulePriority: number;
+  /** Fail closed: LAN traffic leaves only through the tunnel. */
+  killSwitch: boolean;
+}
+
+/** What the adapter owns, so that set(null) can remove it even in a fresh process. */
+export interface Ownership {
+  interface: string;
+  table: number;
+}
+
+export interface PeerState {
+  publicKey: string;
+  endpoint: string | null;
+  /** Unix seconds; 0 when there has never been a handshake. */
+  latestHandshake: number;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export interface TunnelState {
+  /** The interface exists. */
+  present: boolean;
+  /** It is administratively up. */
+  up: boolean;
+  peers: PeerState[];
+  /** The kill switch is in force in the kernel (whether or not a daemon runs). */
+  killSwitch: boolean;
+}
+
+export interface Platform {
+  readonly name: string;
+  /**
+   * Makes the system match `desired`; calling it again with the same state
+   * changes nothing. null removes everything this adapter owns.
+   */
+  set(desired: GatewayDesired | null): Promise<void>;
+  /** Reads the tunnel's state and whether the kill switch holds (never fails for a missing interface). */
+  show(iface: string): Promise<TunnelState>;
+}

@@ -1,0 +1,144 @@
+import { parseWith, Whoami } from '../shared/schemas.ts';
+import type { GatewayConfig } from './config.ts';
+import type { Platform } from './platform/platform.ts';
+import { SESSION_LIFETIME_S } from './reconciler.ts';
+import type { ApiReply } from './vm-api.ts';
+
+export type TunnelHealth = 'up' | 'connecting' | 'down' | 'disabled' | 'unpaired';
+
+export interface GatewayStatus {
+  configPath: string;
+  name: string | null;
+  enabled: boolean;
+  /** As configured. */
+  killSwitch: boolean;
+  /** As found in the kernel: the kill switch holds, daemon running or not. */
+  killSwitchActive: boolean;
+  interface: string | null;
+  /** up: a handshake within the session lifetime; connecting: interface there, no live session; down: no interface. */
+  tunnel: TunnelHealth;
+  endpoint: string | null;
+  /** Unix seconds, 0 for never. */
+  latestHandshake: number;
+  handshakeAgeSeconds: number | null;
+  rxBytes: number;
+  txBytes: number;
+  /** The VM's view of who we are, asked through the tunnel. */
+  whoami: Whoami | null;
+  whoamiError: string | null;
+}
+
+export interface StatusDeps {
+  configPath: string;
+  config: GatewayConfig | null;
+  platform: Platform;
+  get: (address: string, path: string, timeoutMs: number) => Promise<ApiReply>;
+  now?: () => number;
+  timeoutMs?: number;
+}
+
+async function askWhoami(config: GatewayConfig, deps: StatusDeps): Promise<{ whoami: Whoami | null; error: string | null }> {
+  let error = 'the VM has no API address in the config';
+  for (const address of config.vm.api) {
+    try {
+      const r = await deps.get(address, '/v1/whoami', deps.timeoutMs ?? 3000);
+      if (r.status !== 200) {
+        error = `the VM answered HTTP ${r.status}`;
+        continue;
+      }
+      return { whoami: parseWith(Whoami, r.body, 'whoami'), error: null };
+    } catch (e) {
+      error = (e as Error).message;
+    }
+  }
+  return { whoami: null, error };
+}
+
+export async function readStatus(deps: StatusDeps): Promise<GatewayStatus> {
+  const { config } = deps;
+  const now = deps.now ?? Date.now;
+  const base: GatewayStatus = {
+    configPath: deps.configPath,
+    name: config?.name ?? null,
+    enabled: config?.enabled ?? false,
+    killSwitch: config?.killSwitch ?? false,
+    killSwitchActive: false,
+    interface: config?.interface ?? null,
+    tunnel: 'unpaired',
+    endpoint: null,
+    latestHandshake: 0,
+    handshakeAgeSeconds: null,
+    rxBytes: 0,
+    txBytes: 0,
+    whoami: null,
+    whoamiError: null,
+  };
+  if (!config) return base;
+  const state = await deps.platform.show(config.interface);
+  if (!config.enabled) return { ...base, tunnel: 'disabled', killSwitchActive: state.killSwitch };
+  const peer = state.peers.find((p) => p.publicKey === config.vm.publicKey);
+  const age = peer && peer.latestHandshake > 0 ? Math.max(0, Math.round(now() / 1000 - peer.latestHandshake)) : null;
+  const tunnel: TunnelHealth = !state.present ? 'down' : age !== null && age < SESSION_LIFETIME_S ? 'up' : 'connecting';
+  const who = state.present ? await askWhoami(config, deps) : { whoami: null, error: 'the tunnel interface does not exist' };
+  return {
+    ...base,
+    killSwitchActive: state.killSwitch,
+    tunnel,
+    endpoint: peer?.endpoint ?? null,
+    latestHandshake: peer?.latestHandshake ?? 0,
+    handshakeAgeSeconds: age,
+    rxBytes: peer?.rxBytes ?? 0,
+    txBytes: peer?.txBytes ?? 0,
+    whoami: who.whoami,
+    whoamiError: who.error,
+  };
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n / 1024;
+  let i = 0;
+  while (value >= 1024 && i < units.length - 1) {
+    value /= 1024;
+    i++;
+  }
+  return `${value.toFixed(1)} ${units[i]}`;
+}
+
+function ago(seconds: number | null): string {
+  if (seconds === null) return 'never';
+  if (seconds < 120) return `${seconds} s ago`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min ago`;
+  return `${Math.round(seconds / 3600)} h ago`;
+}
+
+function killSwitchText(s: GatewayStatus): string {
+  if (s.killSwitchActive) return s.killSwitch && s.enabled ? 'on' : 'on (still in the kernel, though the config turns it off)';
+  if (!s.enabled) return 'off (Aerie is disabled)';
+  return s.killSwitch ? "configured on, but not in the kernel: is 'aerie-gateway run' running?" : 'off';
+}
+
+export function formatStatus(s: GatewayStatus): string {
+  const rows: [string, string][] = [];
+  if (s.tunnel === 'unpaired') {
+    rows.push(['tunnel', `not paired (no ${s.configPath}); run 'aerie-gateway pair CODE'`]);
+  } else {
+    rows.push(['name', s.name ?? '']);
+    rows.push(['tunnel', `${s.tunnel} (interface ${s.interface})`]);
+    rows.push(['kill switch', killSwitchText(s)]);
+    if (s.enabled) {
+      rows.push(['vm endpoint', s.endpoint ?? 'none']);
+      rows.push(['handshake', ago(s.handshakeAgeSeconds)]);
+      rows.push(['transfer', `${bytes(s.rxBytes)} received, ${bytes(s.txBytes)} sent`]);
+      rows.push([
+        'vm sees us as',
+        s.whoami
+          ? `${s.whoami.name} (${s.whoami.role}) at ${s.whoami.address}`
+          : `unknown (${s.whoamiError ?? 'no answer'})`,
+      ]);
+    }
+  }
+  const width = Math.max(...rows.map(([k]) => k.length)) + 1;
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(width + 1)}${v}`).join('\n') + '\n';
+}

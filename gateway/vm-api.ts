@@ -1,0 +1,56 @@
+import { request } from 'node:http';
+
+/**
+ * Plain HTTP to the VM's API on its overlay address. Going through the tunnel
+ * is what authenticates us: the VM knows the caller by its tunnel source address.
+ */
+
+export const API_PORT = 80;
+const MAX_BODY = 64 * 1024;
+
+export interface ApiReply {
+  status: number;
+  body: unknown;
+}
+
+/** GET one path; rejects on timeout, a network error, a body over 64 KiB or one that is not JSON. */
+export function apiGet(address: string, path: string, timeoutMs: number, port = API_PORT): Promise<ApiReply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: address, port, path, method: 'GET', headers: { accept: 'application/json' }, agent: false });
+    const timer = setTimeout(() => req.destroy(new Error(`no answer from ${address} within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY) req.destroy(new Error(`answer from ${address} is larger than ${MAX_BODY} bytes`));
+        else chunks.push(c);
+      });
+      res.on('error', () => {}); // reported through req's error
+      res.on('end', () => {
+        clearTimeout(timer);
+        const text = Buffer.concat(chunks).toString('utf8');
+        try {
+          resolve({ status: res.statusCode ?? 0, body: text === '' ? null : JSON.parse(text) });
+        } catch {
+          reject(new Error(`answer from ${address}${path} is not JSON (HTTP ${res.statusCode})`));
+        }
+      });
+    });
+    req.end();
+  });
+}
+
+/** True when the VM's API answers its health check with 2xx. */
+export async function probeHealth(address: string, timeoutMs: number, port = API_PORT): Promise<boolean> {
+  try {
+    const r = await apiGet(address, '/v1/health', timeoutMs, port);
+    return r.status >= 200 && r.status < 300;
+  } catch {
+    return false;
+  }
+}

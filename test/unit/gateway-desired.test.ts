@@ -1,0 +1,52 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { generateKeyPair } from '../../shared/keys.ts';
+import { parseConfig } from '../../gateway/config.ts';
+import { buildDesired } from '../../gateway/desired.ts';
+import { sampleConfig } from './gateway-fixtures.ts';
+
+const privateKey = generateKeyPair().privateKey;
+
+test('one desired state from config and runtime facts', () => {
+  const config = parseConfig({ ...sampleConfig(), lanInterfaces: ['lan0', 'guest'] });
+  const d = buildDesired(config, { privateKey, endpoint: '203.0.113.10:51820', generation: 3 })!;
+  assert.equal(d, {
+    interface: 'aerie',
+    privateKey,
+    addresses: ['203.0.113.130/25', '2001:db8:a0::2/64'],
+    mtu: 1420,
+    peer: {
+      publicKey: config.vm.publicKey,
+      endpoint: '203.0.113.10:51820',
+      allowedIps: ['0.0.0.0/0', '::/0'],
+      keepalive: 25,
+      generation: 3,
+    },
+    overlay: ['203.0.113.128/25', '2001:db8:a0::/64'],
+    lan: [
+      { interface: 'lan0', prefixes: ['192.0.2.128/25', '2001:db8:1a::/64'] },
+      // A LAN interface without a prefix of its own is still policy-routed and guarded.
+      { interface: 'guest', prefixes: [] },
+    ],
+    table: 7375,
+    rulePriority: 7375,
+    killSwitch: true,
+  });
+});
+
+test('switches and routing settings flow through', () => {
+  const config = parseConfig({ ...sampleConfig(), killSwitch: false, mtu: 1380, routing: { table: 42, priority: 99 } });
+  const d = buildDesired(config, { privateKey, endpoint: null, generation: 0 })!;
+  assert.is(d.killSwitch, false);
+  assert.is(d.mtu, 1380);
+  assert.is(d.table, 42);
+  assert.is(d.rulePriority, 99);
+  assert.is(d.peer.endpoint, null);
+});
+
+test('disabled means nothing of ours should exist', () => {
+  const config = parseConfig({ ...sampleConfig(), enabled: false });
+  assert.is(buildDesired(config, { privateKey, endpoint: null, generation: 0 }), null);
+});
+
+test.run();

@@ -1,0 +1,51 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ValidationError } from '../../shared/errors.ts';
+import { renderKillSwitch } from '../../gateway/platform/kill-switch.ts';
+import { golden } from './gateway-golden.ts';
+
+const base = { tunnel: 'aerie', lanInterfaces: ['lan0', 'br-guest'], killSwitch: true, mtu: 1420 };
+
+test('kill switch on: LAN leaves only by the tunnel, nothing but the tunnel reaches the LAN', () => {
+  golden('gateway-kill-switch-on.nft', renderKillSwitch(base));
+});
+
+test('kill switch off: no LAN drop, inbound only replies', () => {
+  golden('gateway-kill-switch-off.nft', renderKillSwitch({ ...base, killSwitch: false }));
+});
+
+test('every rule carries a comment', () => {
+  for (const killSwitch of [true, false]) {
+    const rules = renderKillSwitch({ ...base, killSwitch })
+      .split('\n')
+      .filter((l) => /\b(accept|drop|set)\b/.test(l) && !l.includes('type filter hook'));
+    assert.ok(rules.length >= 5);
+    for (const r of rules) assert.match(r, / comment "[^"]+"$/);
+  }
+});
+
+test('the LAN drop judges every packet: no conntrack state on the way out', () => {
+  const text = renderKillSwitch(base);
+  const lanDrop = text.split('\n').find((l) => l.includes('iifname { "br-guest", "lan0" } drop'));
+  assert.ok(lanDrop, 'a drop for all LAN traffic that did not go to the tunnel');
+  assert.not.match(lanDrop!, /ct state/);
+});
+
+test('MSS clamping: path MTU into the tunnel, tunnel MTU for v4 and v6 out of it', () => {
+  const text = renderKillSwitch({ ...base, mtu: 1280 });
+  assert.match(text, /oifname "aerie" tcp flags & \(syn \| rst\) == syn tcp option maxseg size set rt mtu/);
+  assert.match(text, /meta nfproto ipv4 .* maxseg size set 1240 /);
+  assert.match(text, /meta nfproto ipv6 .* maxseg size set 1220 /);
+});
+
+test('names that could change the rules are refused', () => {
+  for (const bad of ['lan"0', 'lan*', 'a b', '', 'x'.repeat(16)]) {
+    assert.throws(() => renderKillSwitch({ ...base, lanInterfaces: [bad] }), (e: unknown) => e instanceof ValidationError && e.field === 'lanInterfaces[0]');
+  }
+  assert.throws(() => renderKillSwitch({ ...base, tunnel: 'aer"ie' }), (e: unknown) => e instanceof ValidationError && e.field === 'interface');
+  assert.throws(() => renderKillSwitch({ ...base, lanInterfaces: [] }), /at least one LAN interface/);
+  assert.throws(() => renderKillSwitch({ ...base, lanInterfaces: ['aerie'] }), /cannot also be a LAN interface/);
+  assert.throws(() => renderKillSwitch({ ...base, mtu: 1000 }), /mtu/);
+});
+
+test.run();

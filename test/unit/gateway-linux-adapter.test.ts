@@ -1,0 +1,123 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { generateKeyPair } from '../../shared/keys.ts';
+import type { Runner, RunResult } from '../../shared/run.ts';
+import { createLinuxPlatform } from '../../gateway/platform/linux.ts';
+import type { GatewayDesired } from '../../gateway/platform/platform.ts';
+
+// The real kernel is exercised in test/integration/gateway-linux.test.ts; here a
+// small fake `ip` shows what the adapter asks for and in which order.
+
+const me = generateKeyPair();
+const vm = generateKeyPair();
+
+const desired: GatewayDesired = {
+  interface: 'aerie',
+  privateKey: me.privateKey,
+  addresses: ['203.0.113.130/25', '2001:db8:a0::2/64'],
+  mtu: 1420,
+  peer: { publicKey: vm.publicKey, endpoint: '203.0.113.10:51820', allowedIps: ['0.0.0.0/0', '::/0'], keepalive: 25, generation: 0 },
+  overlay: ['203.0.113.128/25'],
+  lan: [{ interface: 'lan0', prefixes: ['192.0.2.128/25'] }],
+  table: 7375,
+  rulePriority: 7375,
+  killSwitch: true,
+};
+
+function fakeSystem(kernelWireguard: boolean) {
+  const links = new Map([['lan0', { up: true, mtu: 1500 }]]);
+  const calls: { argv: string[]; input?: string }[] = [];
+  const ok = (stdout = ''): RunResult => ({ code: 0, stdout, stderr: '' });
+  const run: Runner = async (argv, opts = {}) => {
+    calls.push({ argv: [...argv], ...(opts.input !== undefined ? { input: opts.input } : {}) });
+    const line = argv.join(' ');
+    let r: RunResult = ok();
+    if (line === 'ip -j link show') {
+      r = ok(JSON.stringify([...links].map(([ifname, l]) => ({ ifname, mtu: l.mtu, flags: l.up ? ['UP'] : [] }))));
+    } else if (/^ip link add \S+ type wireguard$/.test(line)) {
+      if (kernelWireguard) links.set(argv[3]!, { up: false, mtu: 1420 });
+      else r = { code: 2, stdout: '', stderr: 'Error: Unknown device type.\n' };
+    } else if (argv[0] === 'wireguard-go') {
+      links.set(argv[1]!, { up: false, mtu: 1420 });
+    } else if (line.startsWith('ip link set dev aerie up')) {
+      links.get('aerie')!.up = true;
+    } else if (argv[0] === 'wg' && argv[1] === 'syncconf') {
+      // The file exists only while the command runs: read it now, as wg would.
+      const st = statSync(argv[3]!);
+      calls.at(-1)!.input = `mode ${(st.mode & 0o777).toString(8)}\n${readFileSync(argv[3]!, 'utf8')}`;
+    } else if (line.startsWith('wg show')) {
+      r = { code: 1, stdout: '', stderr: 'Unable to access interface\n' };
+    } else if (line.startsWith('nft list')) {
+      r = { code: 1, stdout: '', stderr: 'Error: No such file or directory\n' };
+    } else if (/^ip -j -[46] route show table 7375$/.test(line)) {
+      r = { code: 2, stdout: '[', stderr: 'Error: ipv4: FIB table does not exist.\nDump terminated\n' };
+    } else if (line.startsWith('ip -j')) {
+      r = ok('[]');
+    }
+    if (r.code !== 0 && !opts.allowFail) throw new Error(`${line} failed: ${r.stderr}`);
+    return r;
+  };
+  return { run, calls, links };
+}
+
+const index = (calls: { argv: string[] }[], re: RegExp) => calls.findIndex((c) => re.test(c.argv.join(' ')));
+
+test('no kernel WireGuard: falls back to wireguard-go; the private key only ever on stdin', async () => {
+  const sys = fakeSystem(false);
+  const logs: string[] = [];
+  const p = createLinuxPlatform(sys.run, { own: { interface: 'aerie', table: 7375 }, log: (m) => logs.push(m) });
+  await p.set(desired);
+  assert.ok(sys.calls.some((c) => c.argv.join(' ') === 'wireguard-go aerie'));
+  assert.ok(logs.some((l) => /wireguard-go/.test(l)));
+  for (const c of sys.calls) assert.not.ok(c.argv.some((a) => a.includes(me.privateKey)), `key in argv: ${c.argv.join(' ')}`);
+  const sync = sys.calls.find((c) => c.argv[0] === 'wg' && c.argv[1] === 'syncconf');
+  assert.equal(sync?.argv.slice(0, 3), ['wg', 'syncconf', 'aerie']);
+  assert.match(sync!.input!, /^mode 600\n/);
+  assert.ok(sync!.input!.includes(`PrivateKey = ${me.privateKey}`));
+  assert.ok(sync!.input!.includes('Endpoint = 203.0.113.10:51820'));
+  assert.not.ok(existsSync(sync!.argv[3]!), 'the key file is gone afterwards');
+});
+
+test('kernel WireGuard when there is one', async () => {
+  const sys = fakeSystem(true);
+  await createLinuxPlatform(sys.run, { own: { interface: 'aerie', table: 7375 } }).set(desired);
+  assert.is(index(sys.calls, /^wireguard-go/), -1);
+  assert.ok(sys.links.get('aerie')?.up);
+});
+
+test('the kill switch is in place before LAN traffic is diverted; the fallback before the rules', async () => {
+  const sys = fakeSystem(false);
+  await createLinuxPlatform(sys.run, { own: { interface: 'aerie', table: 7375 } }).set(desired);
+  const nft = index(sys.calls, /^nft -f \/dev\/stdin$/);
+  const unreachable = index(sys.calls, /^ip -4 route replace unreachable default table 7375/);
+  const rule = index(sys.calls, /^ip -4 rule add iif lan0 lookup 7375 priority 7375$/);
+  const link = index(sys.calls, /^wireguard-go aerie$/);
+  assert.ok(nft >= 0 && unreachable > nft && rule > unreachable && link > rule, `order nft ${nft} < unreachable ${unreachable} < rule ${rule} < link ${link}`);
+  const input = sys.calls[nft]!.input!;
+  assert.match(input, /^table inet aerie_gw\ndelete table inet aerie_gw\n/);
+  assert.match(input, /iifname \{ "lan0" \} drop comment/);
+  // The tunnel route comes once the link is up.
+  assert.ok(index(sys.calls, /^ip -4 route replace default dev aerie table 7375 metric 100$/) > link);
+});
+
+test('bad desired state is refused before any command runs', async () => {
+  const sys = fakeSystem(false);
+  const p = createLinuxPlatform(sys.run, { own: { interface: 'aerie', table: 7375 } });
+  for (const bad of [
+    { ...desired, table: 254 },
+    { ...desired, interface: 'a"b' },
+    { ...desired, privateKey: 'x' },
+    { ...desired, peer: { ...desired.peer, endpoint: 'nope' } },
+  ]) {
+    try {
+      await p.set(bad);
+      assert.unreachable();
+    } catch (e) {
+      assert.not.match((e as Error).message, /unreachable/);
+    }
+  }
+  assert.equal(sys.calls, []);
+});
+
+test.run();

@@ -1,0 +1,95 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseConfig } from '../../gateway/config.ts';
+import type { Platform, TunnelState } from '../../gateway/platform/platform.ts';
+import { formatStatus, readStatus } from '../../gateway/status.ts';
+import { sampleConfig } from './gateway-fixtures.ts';
+
+const config = parseConfig(sampleConfig());
+const now = 1_700_000_000_000;
+
+function platform(state: TunnelState): Platform {
+  return { name: 'fake', set: async () => {}, show: async () => state };
+}
+
+const live: TunnelState = {
+  present: true,
+  up: true,
+  killSwitch: true,
+  peers: [{ publicKey: config.vm.publicKey, endpoint: '203.0.113.10:51820', latestHandshake: now / 1000 - 42, rxBytes: 123456, txBytes: 789 }],
+};
+
+test('up: handshake, bytes and the VM\'s view of us', async () => {
+  const asked: string[] = [];
+  const s = await readStatus({
+    configPath: '/etc/aerie/gateway.json',
+    config,
+    platform: platform(live),
+    now: () => now,
+    get: async (address, path) => {
+      asked.push(`${address}${path}`);
+      return { status: 200, body: { name: 'home', role: 'gateway', address: '203.0.113.130' } };
+    },
+  });
+  assert.equal(asked, ['203.0.113.129/v1/whoami']);
+  assert.is(s.tunnel, 'up');
+  assert.is(s.handshakeAgeSeconds, 42);
+  assert.is(s.rxBytes, 123456);
+  assert.equal(s.whoami, { name: 'home', role: 'gateway', address: '203.0.113.130' });
+  const text = formatStatus(s);
+  assert.match(text, /^name: +home$/m);
+  assert.match(text, /^tunnel: +up \(interface aerie\)$/m);
+  assert.match(text, /^kill switch: +on$/m);
+  assert.is(s.killSwitchActive, true);
+  assert.match(text, /^handshake: +42 s ago$/m);
+  assert.match(text, /^transfer: +120\.6 KiB received, 789 B sent$/m);
+  assert.match(text, /^vm sees us as: +home \(gateway\) at 203\.0\.113\.130$/m);
+});
+
+test('connecting: interface there, no handshake; whoami error shown, next API address tried', async () => {
+  const asked: string[] = [];
+  const s = await readStatus({
+    configPath: 'x',
+    config,
+    platform: platform({ ...live, peers: [{ ...live.peers[0]!, latestHandshake: 0 }] }),
+    now: () => now,
+    get: async (address) => {
+      asked.push(address);
+      throw new Error(`no answer from ${address} within 3000 ms`);
+    },
+  });
+  assert.equal(asked, ['203.0.113.129', '2001:db8:a0::1']);
+  assert.is(s.tunnel, 'connecting');
+  assert.is(s.handshakeAgeSeconds, null);
+  assert.match(formatStatus(s), /handshake: +never/);
+  assert.match(formatStatus(s), /vm sees us as: +unknown \(no answer from 2001:db8:a0::1 within 3000 ms\)/);
+});
+
+test('a malformed whoami answer is not shown as fact', async () => {
+  const s = await readStatus({
+    configPath: 'x',
+    config,
+    platform: platform(live),
+    now: () => now,
+    get: async () => ({ status: 200, body: { name: 'home', role: 'king', address: 'x' } }),
+  });
+  assert.is(s.whoami, null);
+  assert.match(s.whoamiError!, /role/);
+});
+
+test('down, disabled, unpaired', async () => {
+  const get = async () => ({ status: 200, body: null });
+  const down = await readStatus({ configPath: 'x', config, platform: platform({ present: false, up: false, peers: [], killSwitch: true }), get });
+  assert.is(down.tunnel, 'down');
+  assert.match(formatStatus(down), /kill switch: +on$/m, 'the daemon is not running, the kill switch still holds');
+  const none = await readStatus({ configPath: 'x', config, platform: platform({ present: false, up: false, peers: [], killSwitch: false }), get });
+  assert.match(formatStatus(none), /kill switch: +configured on, but not in the kernel/);
+  const disabled = await readStatus({ configPath: 'x', config: { ...config, enabled: false }, platform: platform({ ...live, killSwitch: false }), get });
+  assert.is(disabled.tunnel, 'disabled');
+  assert.match(formatStatus(disabled), /kill switch: +off \(Aerie is disabled\)/);
+  const unpaired = await readStatus({ configPath: '/etc/aerie/gateway.json', config: null, platform: platform(live), get });
+  assert.is(unpaired.tunnel, 'unpaired');
+  assert.match(formatStatus(unpaired), /not paired .*aerie-gateway pair CODE/);
+});
+
+test.run();
