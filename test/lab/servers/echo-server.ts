@@ -35,7 +35,9 @@ export function serveEcho(opts: EchoOptions): void {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
         return;
       }
-      res.writeHead(200, { 'content-type': 'text/plain' }).end(opts.label ? `${opts.label} ${who}` : who);
+      const body = opts.label ? `${opts.label} ${who}` : who;
+      // An explicit length (not chunked) keeps the lab's raw connection holder simple.
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) }).end(body);
     });
     // Long keep-alive so a test can hold one connection open across a tunnel failure.
     server.keepAliveTimeout = 120_000;

@@ -1,0 +1,135 @@
+// Aerie in the lab: the steps a user takes (init, serve, pair, run, add a
+// phone), each as the real command in the right namespace. Used by the lab
+// tests, the demo and the benchmarks.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ADDR, NODE20, NODE24, PREFIX, REPO_ROOT, URLS, WG_IF, waitFor, type Lab, type LabProcess } from './lab.ts';
+
+export const CLOUD = join(REPO_ROOT, 'dist/aerie-cloud.mjs');
+export const GATEWAY = join(REPO_ROOT, 'dist/aerie-gateway.mjs');
+
+// OpenWrt's default firewall masquerades the LAN out of the WAN. With it the
+// lab's router behaves like a real one, and a leak past the tunnel would show
+// the router's WAN address to the website.
+const ROUTER_MASQUERADE = `table inet lab_fw4 {
+  chain srcnat {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "wan0" masquerade
+  }
+}
+`;
+
+export interface Aerie {
+  lab: Lab;
+  stateDir: string;
+  configPath: string;
+  cloud: LabProcess | null;
+  gateway: LabProcess | null;
+  cloudCli(args: string[], opts?: { allowFail?: boolean }): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** `aerie-gateway ARGS --config PATH` (the router's config unless opts.config names another). */
+  gatewayCli(args: string[], opts?: { allowFail?: boolean; config?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
+  startCloud(): Promise<LabProcess>;
+  stopCloud(): Promise<void>;
+  startGateway(): Promise<LabProcess>;
+  /** `aerie-cloud pair` → the code, one line. */
+  pairingCode(): Promise<string>;
+  /** `aerie-gateway pair CODE --lan-interface lan0`. */
+  pairGateway(code: string): Promise<void>;
+  /** `aerie-cloud device add NAME` and `wg-quick up` on the phone with exactly the printed text. */
+  addPhone(name?: string, extra?: string[]): Promise<string>;
+  /** Resolves when the laptop's traffic reaches the website through the VM. */
+  waitLaptopThroughVm(timeoutMs?: number): Promise<void>;
+}
+
+/** The lab with the VM initialized (not yet serving) and the router's fw4-like masquerade. */
+export async function setUpAerie(lab: Lab): Promise<Aerie> {
+  const stateDir = join(lab.logDir, 'vm-state');
+  const configDir = join(lab.logDir, 'router-etc');
+  mkdirSync(configDir, { recursive: true, mode: 0o700 });
+  const configPath = join(configDir, 'gateway.json');
+  await lab.run('router', ['nft', '-f', '/dev/stdin'], { input: ROUTER_MASQUERADE });
+
+  const cloudCli: Aerie['cloudCli'] = (args, opts = {}) =>
+    lab.run('vm', [NODE24, CLOUD, ...args, '--state-dir', stateDir], { allowFail: opts.allowFail ?? false, timeoutMs: 20_000 });
+  const gatewayCli: Aerie['gatewayCli'] = (args, opts = {}) =>
+    lab.run('router', [NODE20, GATEWAY, ...args, '--config', opts.config ?? configPath], {
+      allowFail: opts.allowFail ?? false,
+      timeoutMs: 20_000,
+    });
+
+  await cloudCli([
+    'init',
+    '--public-endpoint', ADDR.vm.v4,
+    '--wan-interface', 'eth0',
+    '--overlay-v4', PREFIX.overlay.v4,
+    '--overlay-v6', PREFIX.overlay.v6,
+  ]);
+
+  const aerie: Aerie = {
+    lab,
+    stateDir,
+    configPath,
+    cloud: null,
+    gateway: null,
+    cloudCli,
+    gatewayCli,
+    async startCloud() {
+      const proc = lab.spawn('vm', [NODE24, CLOUD, 'serve', '--state-dir', stateDir], { logFile: 'cloud.log' });
+      aerie.cloud = proc;
+      await waitFor(
+        'the cloud daemon to serve its API',
+        async () => {
+          if (proc.exit) throw new Error(`aerie-cloud serve exited: ${proc.output().trim().split('\n').pop()}`);
+          return (await lab.fetch('vm', `http://${ADDR.vmTunnel.v4}/v1/health`, { timeoutMs: 1000 })).ok;
+        },
+        { timeoutMs: 15_000, intervalMs: 100 },
+      );
+      return proc;
+    },
+    async stopCloud() {
+      if (aerie.cloud) await lab.stop(aerie.cloud, { timeoutMs: 10_000 });
+      aerie.cloud = null;
+    },
+    async startGateway() {
+      const proc = lab.spawn('router', [NODE20, GATEWAY, 'run', '--config', configPath], { logFile: 'gateway.log' });
+      aerie.gateway = proc;
+      return proc;
+    },
+    async pairingCode() {
+      const { stdout } = await cloudCli(['pair']);
+      const code = stdout.trim();
+      if (!/^AERIE1-[A-Z2-7]+$/.test(code)) throw new Error(`aerie-cloud pair printed no code: ${JSON.stringify(stdout)}`);
+      return code;
+    },
+    async pairGateway(code) {
+      await gatewayCli(['pair', code, '--lan-interface', 'lan0', '--name', 'home']);
+    },
+    async addPhone(name = 'phone', extra = []) {
+      const { stdout } = await cloudCli(['device', 'add', name, ...extra]);
+      const dir = join(lab.logDir, 'phone-etc');
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const file = join(dir, `${WG_IF.phone}.conf`);
+      writeFileSync(file, stdout, { mode: 0o600 });
+      await lab.run('phone', ['wg-quick', 'up', file], { timeoutMs: 20_000 });
+      return stdout;
+    },
+    async waitLaptopThroughVm(timeoutMs = 15_000) {
+      await waitFor(
+        'the laptop to reach the website through the VM',
+        async () => (await lab.fetch('lan', URLS.website4, { timeoutMs: 1000 })).body === ADDR.vm.v4,
+        { timeoutMs, intervalMs: 100 },
+      );
+    },
+  };
+  return aerie;
+}
+
+/** Paired and running: the cloud serves, the router is paired and its daemon has the tunnel up. */
+export async function pairedAerie(lab: Lab): Promise<Aerie> {
+  const aerie = await setUpAerie(lab);
+  await aerie.startCloud();
+  await aerie.pairGateway(await aerie.pairingCode());
+  await aerie.startGateway();
+  await aerie.waitLaptopThroughVm();
+  return aerie;
+}
