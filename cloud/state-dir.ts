@@ -11,6 +11,7 @@ import {
   type Prefix,
 } from '../shared/cidr.ts';
 import { ValidationError } from '../shared/errors.ts';
+import { checkInterfaceName } from '../shared/interface-name.ts';
 import { generateKeyPair, publicKeyFromPrivate } from '../shared/keys.ts';
 import { formatEndpoint, formatFingerprint, parseEndpoint } from '../shared/pairing-code.ts';
 import { openStore, type Store } from './store/store.ts';
@@ -247,14 +248,6 @@ function checkOverlay(text: string, family: 4 | 6, field: string): Prefix {
     throw new ValidationError(field, `${text} is inside the loopback range`);
   }
   return p;
-}
-
-function checkInterfaceName(name: string, field: string): string {
-  // Linux: at most 15 bytes (IFNAMSIZ 16 with the NUL), no '/' or whitespace.
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$/.test(name)) {
-    throw new ValidationError(field, `expected a network interface name (1-15 letters, digits, _ . @ -), got ${JSON.stringify(name)}`);
-  }
-  return name;
 }
 
 function checkPort(port: number, field: string): void {

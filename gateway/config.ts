@@ -5,7 +5,7 @@ import * as v from 'valibot';
 import { ValidationError } from '../shared/errors.ts';
 import { isValidKey } from '../shared/keys.ts';
 import { DeviceName, Endpoint, InterfaceAddress, IpAddress, IpPrefix, Key, LanPrefix, parseWith } from '../shared/schemas.ts';
-import { checkInterfaceName } from './interface-name.ts';
+import { checkInterfaceName } from '../shared/interface-name.ts';
 
 /**
  * The router's one config file (JSON). Everything the VM told us at pairing

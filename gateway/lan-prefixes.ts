@@ -1,6 +1,6 @@
 import { formatPrefix, parseInterfaceAddress } from '../shared/cidr.ts';
 import type { Runner } from '../shared/run.ts';
-import { checkInterfaceName } from './interface-name.ts';
+import { checkInterfaceName } from '../shared/interface-name.ts';
 
 export interface LanPrefix {
   prefix: string;

@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { ValidationError } from './errors.ts';
+import { describeInput, ValidationError } from './errors.ts';
 
 /**
  * IPv4 and IPv6 addresses and prefixes as bigints, so that one set of
@@ -24,12 +24,6 @@ const MAX_TEXT = 100;
 
 export function familyBits(family: Family): number {
   return family === 4 ? 32 : 128;
-}
-
-function describe(text: unknown): string {
-  if (typeof text !== 'string') return text === null ? 'null' : typeof text;
-  if (text.length > 60) return `a string of ${text.length} characters`;
-  return JSON.stringify(text);
 }
 
 function parseV4(text: string): bigint | null {
@@ -90,10 +84,10 @@ function parseV6(text: string): bigint | null {
 /** Parses "192.0.2.1" or "2001:db8::1" (no zone, no brackets, no prefix length). */
 export function parseAddress(text: string, field = 'address'): Address {
   if (typeof text !== 'string' || text.length === 0 || text.length > MAX_TEXT) {
-    throw new ValidationError(field, `expected an IPv4 or IPv6 address, got ${describe(text)}`);
+    throw new ValidationError(field, `expected an IPv4 or IPv6 address, got ${describeInput(text)}`);
   }
   if (text.includes('%')) {
-    throw new ValidationError(field, `expected an IP address without a zone (%…), got ${describe(text)}`);
+    throw new ValidationError(field, `expected an IP address without a zone (%…), got ${describeInput(text)}`);
   }
   if (text.includes(':')) {
     const value = parseV6(text);
@@ -102,7 +96,7 @@ export function parseAddress(text: string, field = 'address'): Address {
     const value = parseV4(text);
     if (value !== null) return { family: 4, value };
   }
-  throw new ValidationError(field, `expected an IPv4 or IPv6 address, got ${describe(text)}`);
+  throw new ValidationError(field, `expected an IPv4 or IPv6 address, got ${describeInput(text)}`);
 }
 
 export function isValidAddress(text: string): boolean {
@@ -152,14 +146,14 @@ function mask(family: Family, length: number): bigint {
 
 function splitLength(text: string, field: string, what: string): { addr: string; length: number } {
   if (typeof text !== 'string' || text.length > MAX_TEXT) {
-    throw new ValidationError(field, `expected ${what}, got ${describe(text)}`);
+    throw new ValidationError(field, `expected ${what}, got ${describeInput(text)}`);
   }
   const slash = text.indexOf('/');
-  if (slash < 0) throw new ValidationError(field, `expected ${what}, got ${describe(text)} (no /length)`);
+  if (slash < 0) throw new ValidationError(field, `expected ${what}, got ${describeInput(text)} (no /length)`);
   const addr = text.slice(0, slash);
   const lenText = text.slice(slash + 1);
   if (!/^(0|[1-9][0-9]{0,2})$/.test(lenText)) {
-    throw new ValidationError(field, `expected ${what}, got ${describe(text)} (bad length)`);
+    throw new ValidationError(field, `expected ${what}, got ${describeInput(text)} (bad length)`);
   }
   return { addr, length: Number(lenText) };
 }
@@ -170,11 +164,11 @@ function parseWithLength(text: string, field: string, what: string): { address: 
   try {
     address = parseAddress(addr, field);
   } catch {
-    throw new ValidationError(field, `expected ${what}, got ${describe(text)}`);
+    throw new ValidationError(field, `expected ${what}, got ${describeInput(text)}`);
   }
   const bits = familyBits(address.family);
   if (length > bits) {
-    throw new ValidationError(field, `expected ${what}, got ${describe(text)} (length above ${bits})`);
+    throw new ValidationError(field, `expected ${what}, got ${describeInput(text)} (length above ${bits})`);
   }
   return { address, length };
 }

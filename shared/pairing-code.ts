@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ValidationError } from './errors.ts';
+import { describeInput, ValidationError } from './errors.ts';
 import { formatAddress, parseAddress, unmapAddress, type Address } from './cidr.ts';
 
 /**
@@ -50,12 +50,6 @@ const MAX_INPUT = 1000;
 
 const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-function describe(text: unknown): string {
-  if (typeof text !== 'string') return text === null ? 'null' : typeof text;
-  if (text.length > 60) return `a string of ${text.length} characters`;
-  return JSON.stringify(text);
-}
-
 /** A DNS host name (RFC 1123 §2.1 letters, digits, hyphens); lower case, no trailing dot. */
 function parseDnsName(text: string): string | null {
   const name = (text.endsWith('.') ? text.slice(0, -1) : text).toLowerCase();
@@ -74,25 +68,25 @@ function parseDnsName(text: string): string | null {
 export function parseHost(text: string, field = 'host'): string {
   const expected = 'expected an IPv4 address, an IPv6 address or a DNS name';
   if (typeof text !== 'string' || text.length === 0 || text.length > 253) {
-    throw new ValidationError(field, `${expected}, got ${describe(text)}`);
+    throw new ValidationError(field, `${expected}, got ${describeInput(text)}`);
   }
   if (text.includes(':') || /^[0-9.]+$/.test(text)) {
     let a: Address;
     try {
       a = parseAddress(text, field);
     } catch {
-      throw new ValidationError(field, `${expected}, got ${describe(text)}`);
+      throw new ValidationError(field, `${expected}, got ${describeInput(text)}`);
     }
     return formatAddress(unmapAddress(a));
   }
   const name = parseDnsName(text);
-  if (name === null) throw new ValidationError(field, `${expected}, got ${describe(text)}`);
+  if (name === null) throw new ValidationError(field, `${expected}, got ${describeInput(text)}`);
   return name;
 }
 
 function checkPort(port: number, field: string): number {
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ValidationError(field, `expected a port number 1-65535, got ${describe(port)}`);
+    throw new ValidationError(field, `expected a port number 1-65535, got ${describeInput(port)}`);
   }
   return port;
 }
@@ -110,22 +104,22 @@ export function formatEndpoint(host: string, port: number): string {
 export function parseEndpoint(text: string, defaultPort?: number, field = 'endpoint'): { host: string; port: number } {
   const expected = 'expected host:port, [IPv6]:port or a host name';
   if (typeof text !== 'string' || text.length > 300) {
-    throw new ValidationError(field, `${expected}, got ${describe(text)}`);
+    throw new ValidationError(field, `${expected}, got ${describeInput(text)}`);
   }
   const s = text.trim();
   let hostText: string;
   let portText: string | undefined;
   if (s.startsWith('[')) {
     const close = s.indexOf(']');
-    if (close < 0) throw new ValidationError(field, `${expected}, got ${describe(text)} (no closing ])`);
+    if (close < 0) throw new ValidationError(field, `${expected}, got ${describeInput(text)} (no closing ])`);
     hostText = s.slice(1, close);
     const rest = s.slice(close + 1);
     if (rest !== '') {
-      if (!rest.startsWith(':')) throw new ValidationError(field, `${expected}, got ${describe(text)}`);
+      if (!rest.startsWith(':')) throw new ValidationError(field, `${expected}, got ${describeInput(text)}`);
       portText = rest.slice(1);
     }
     if (!hostText.includes(':')) {
-      throw new ValidationError(field, `${expected}, got ${describe(text)} (brackets are only for IPv6)`);
+      throw new ValidationError(field, `${expected}, got ${describeInput(text)} (brackets are only for IPv6)`);
     }
   } else {
     const colons = s.split(':').length - 1;
@@ -140,11 +134,11 @@ export function parseEndpoint(text: string, defaultPort?: number, field = 'endpo
   const host = parseHost(hostText, field);
   let port: number;
   if (portText === undefined) {
-    if (defaultPort === undefined) throw new ValidationError(field, `${expected}, got ${describe(text)} (no port)`);
+    if (defaultPort === undefined) throw new ValidationError(field, `${expected}, got ${describeInput(text)} (no port)`);
     port = checkPort(defaultPort, field);
   } else {
     if (!/^[1-9][0-9]{0,4}$/.test(portText)) {
-      throw new ValidationError(field, `expected a port number 1-65535, got ${describe(portText)}`);
+      throw new ValidationError(field, `expected a port number 1-65535, got ${describeInput(portText)}`);
     }
     port = checkPort(Number(portText), field);
   }
@@ -162,11 +156,11 @@ export function formatFingerprint(bytes: Uint8Array): string {
 export function parseFingerprint(text: string, field = 'fingerprint'): Uint8Array {
   const expected = 'expected a SHA-256 fingerprint (32 hex byte pairs like AB:CD:…)';
   if (typeof text !== 'string' || text.length > 200) {
-    throw new ValidationError(field, `${expected}, got ${describe(text)}`);
+    throw new ValidationError(field, `${expected}, got ${describeInput(text)}`);
   }
   const s = text.trim();
   const hex = s.includes(':') ? (/^([0-9a-fA-F]{2}:){31}[0-9a-fA-F]{2}$/.test(s) ? s.replaceAll(':', '') : '') : s;
-  if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new ValidationError(field, `${expected}, got ${describe(text)}`);
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new ValidationError(field, `${expected}, got ${describeInput(text)}`);
   return new Uint8Array(Buffer.from(hex, 'hex'));
 }
 

@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { ValidationError } from './errors.ts';
+import { checkInterfaceName } from './interface-name.ts';
 import { isValidKey } from './keys.ts';
 import {
   formatAddress,
@@ -171,10 +172,7 @@ export type Role = v.InferOutput<typeof Role>;
 export const WhoamiRole = v.picklist(['gateway', 'owner', 'member', 'lan']);
 export type WhoamiRole = v.InferOutput<typeof WhoamiRole>;
 
-const InterfaceName = v.pipe(
-  v.string(),
-  v.regex(/^(?!\.\.?$)[A-Za-z0-9_.-]{1,15}$/, 'expected a network interface name (1-15 letters, digits, _ . -)'),
-);
+const InterfaceName = parsed(64, (s) => checkInterfaceName(s, ''));
 
 // ---- messages ---------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 import { ValidationError } from '../../shared/errors.ts';
 import { formatPrefix, parsePrefix, prefixesOverlap, type Prefix } from '../../shared/cidr.ts';
-import { checkInterfaceName } from '../system/interface-name.ts';
+import { checkInterfaceName } from '../../shared/interface-name.ts';
 
 /** What the VM's firewall should do; the whole table is derived from it. */
 export interface FirewallDesired {

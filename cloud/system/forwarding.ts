@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkInterfaceName } from './interface-name.ts';
+import { checkInterfaceName } from '../../shared/interface-name.ts';
 
 export interface ForwardingOptions {
   /** Where procfs is mounted (tests point this at a temporary directory). */

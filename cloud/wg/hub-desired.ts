@@ -7,16 +7,12 @@ import {
   parsePrefix,
   type Prefix,
 } from '../../shared/cidr.ts';
-import { canonicalAllowedIp, DEFAULT_WG_PORT, renderWgConf } from '../../shared/wg-conf.ts';
+import { canonicalAllowedIp, DEFAULT_WG_PORT, renderWgConf, type WgPeerConf } from '../../shared/wg-conf.ts';
 import { formatEndpoint, parseEndpoint } from '../../shared/pairing-code.ts';
-import { checkInterfaceName } from '../system/interface-name.ts';
+import { checkInterfaceName } from '../../shared/interface-name.ts';
 
-export interface HubPeer {
-  publicKey: string;
-  allowedIps: string[];
-  endpoint?: string;
-  keepalive?: number;
-}
+/** A peer of the hub, as `wg syncconf` takes it. */
+export type HubPeer = WgPeerConf;
 
 /** Everything the hub interface should be; set() makes the OS match it. */
 export interface HubDesired {

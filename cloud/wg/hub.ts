@@ -1,11 +1,12 @@
 import type { Runner } from '../../shared/run.ts';
 import { canonicalAllowedIp, parseWgDump, type WgPeerStats } from '../../shared/wg-conf.ts';
+import { wgSyncConf } from '../../shared/wg-setconf.ts';
+import { createSerialQueue } from '../../shared/serial-queue.ts';
 import { formatEndpoint, parseEndpoint } from '../../shared/pairing-code.ts';
-import { checkInterfaceName } from '../system/interface-name.ts';
+import { checkInterfaceName } from '../../shared/interface-name.ts';
 import { checkHubDesired, type CheckedHub, type CheckedPeer, type HubDesired } from './hub-desired.ts';
-import { readLink, syncAddresses, type LinkState } from './link.ts';
+import { readLink, syncAddresses, type LinkState } from '../../shared/ip-link.ts';
 import { syncRoutes } from './routes.ts';
-import { withSecretFile } from './secret-file.ts';
 
 export type { HubDesired, HubPeer } from './hub-desired.ts';
 export { AERIE_ROUTE_PROTO } from './routes.ts';
@@ -52,7 +53,7 @@ export function createHub(run: Runner, opts: HubOptions = {}): Hub {
   const wireguardGo = opts.wireguardGo ?? 'wireguard-go';
   // The interface the last successful set() brought up.
   let active: string | null = null;
-  let queue: Promise<unknown> = Promise.resolve();
+  const serial = createSerialQueue();
 
   async function readDump(name: string): Promise<Dump> {
     // The first line holds the private key: compared here, never logged or returned.
@@ -90,7 +91,7 @@ export function createHub(run: Runner, opts: HubOptions = {}): Hub {
 
   async function syncWireGuard(want: CheckedHub): Promise<void> {
     if (wgInSync(want, await readDump(want.name))) return;
-    await withSecretFile(want.conf, (path) => run(['wg', 'syncconf', want.name, path]));
+    await wgSyncConf(run, want.name, want.conf);
     // syncconf leaves a keepalive alone when the config omits it, so turning one off takes wg set.
     const after = await readDump(want.name);
     for (const peer of want.peers) {
@@ -125,12 +126,8 @@ export function createHub(run: Runner, opts: HubOptions = {}): Hub {
   }
 
   return {
-    set(d) {
-      // One change at a time, in the order asked.
-      const next = queue.then(() => apply(d));
-      queue = next.catch(() => {});
-      return next;
-    },
+    // One change at a time, in the order asked.
+    set: (d) => serial(() => apply(d)),
     async show() {
       const name = active ?? defaultName;
       if (!(await readLink(run, name))) return [];

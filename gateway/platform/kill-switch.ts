@@ -1,5 +1,5 @@
 import { ValidationError } from '../../shared/errors.ts';
-import { checkInterfaceName } from '../interface-name.ts';
+import { checkInterfaceName } from '../../shared/interface-name.ts';
 
 /** Our own nft table on the router; nothing else in the ruleset is ours. */
 export const KILL_SWITCH_TABLE = 'inet aerie_gw';

@@ -1,11 +1,14 @@
-import { formatAddress, parseAddress, parseInterfaceAddress, type Family } from '../../shared/cidr.ts';
+import { formatAddress, parseInterfaceAddress, type Family } from '../../shared/cidr.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { decodeKey, publicKeyFromPrivate } from '../../shared/keys.ts';
 import { formatEndpoint, parseEndpoint } from '../../shared/pairing-code.ts';
+import { syncAddresses } from '../../shared/ip-link.ts';
+import { createNftTable } from '../../shared/nft-table.ts';
 import { CommandError, type Runner } from '../../shared/run.ts';
+import { createSerialQueue } from '../../shared/serial-queue.ts';
 import { canonicalAllowedIp, parseWgDump, renderWgConf } from '../../shared/wg-conf.ts';
-import { checkInterfaceName } from '../interface-name.ts';
-import { withSecretFile } from '../secret-file.ts';
+import { wgSyncConf } from '../../shared/wg-setconf.ts';
+import { checkInterfaceName } from '../../shared/interface-name.ts';
 import { KILL_SWITCH_MARK, KILL_SWITCH_TABLE, renderKillSwitch } from './kill-switch.ts';
 import type { GatewayDesired, Ownership, Platform, TunnelState } from './platform.ts';
 import {
@@ -39,16 +42,14 @@ interface Link {
 }
 
 const FAMILIES: Family[] = [4, 6];
-const NFT_TABLE = KILL_SWITCH_TABLE.split(' ');
 
 export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions): Platform {
   const log = options.log ?? (() => {});
   let owned: Ownership = { ...options.own };
-  // The nft text we applied and how nft listed it right after: both unchanged → nothing to do.
-  let nftApplied: { text: string; listing: string } | null = null;
+  const nft = createNftTable(run, KILL_SWITCH_TABLE);
   // The peer generation last applied; undefined in a fresh process, where nothing is reset.
   let generation: number | undefined;
-  let queue: Promise<unknown> = Promise.resolve();
+  const serial = createSerialQueue();
 
   // ---- reading ----
 
@@ -56,14 +57,6 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
     const r = await run(['ip', '-j', 'link', 'show']);
     const list = JSON.parse(r.stdout || '[]') as { ifname: string; flags?: string[]; mtu: number }[];
     return new Map(list.map((l) => [l.ifname, { name: l.ifname, up: (l.flags ?? []).includes('UP'), mtu: l.mtu }]));
-  }
-
-  async function nftListing(): Promise<string | null> {
-    const argv = ['nft', 'list', 'table', ...NFT_TABLE];
-    const r = await run(argv, { allowFail: true });
-    if (r.code === 0) return r.stdout;
-    if (/No such file or directory|does not exist/i.test(r.stderr)) return null;
-    throw new CommandError(argv, r.code, r.stderr);
   }
 
   async function tableRoutes(family: Family, table: number): Promise<RouteSpec[]> {
@@ -98,23 +91,6 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
     if (off.length === 0) return;
     log(`enabling ${off.join(' and ')}: LAN traffic is forwarded into the tunnel`);
     await run(['sysctl', '-qw', ...off.map((k) => `${k}=1`)]);
-  }
-
-  // ---- the kill switch ----
-
-  async function applyNft(text: string | null): Promise<void> {
-    const replace = (body: string) =>
-      run(['nft', '-f', '/dev/stdin'], { input: `table ${KILL_SWITCH_TABLE}\ndelete table ${KILL_SWITCH_TABLE}\n${body}` });
-    if (text === null) {
-      nftApplied = null;
-      if ((await nftListing()) !== null) await replace('');
-      return;
-    }
-    if (nftApplied?.text === text && (await nftListing()) === nftApplied.listing) return;
-    nftApplied = null;
-    // One transaction: declare (so the delete cannot fail), delete, create whole.
-    await replace(text);
-    nftApplied = { text, listing: (await nftListing()) ?? '' };
   }
 
   // ---- the WireGuard interface ----
@@ -161,9 +137,8 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
       generation = d.peer.generation;
       return;
     }
-    // syncconf changes only what differs and keeps an unchanged peer's session. The key goes in a
-    // private file, never in argv.
-    await withSecretFile(conf, (file) => run(['wg', 'syncconf', d.interface, file]));
+    // syncconf changes only what differs and keeps an unchanged peer's session.
+    await wgSyncConf(run, d.interface, conf);
     // A config without PersistentKeepalive leaves the old value in place, so "off" takes wg set.
     if (d.peer.keepalive === 0 && peer && peer.keepalive !== 0) {
       await run(['wg', 'set', d.interface, 'peer', d.peer.publicKey, 'persistent-keepalive', 'off']);
@@ -174,11 +149,7 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
   async function applyAddresses(d: GatewayDesired, link: Link): Promise<void> {
     if (link.mtu !== d.mtu) await run(['ip', 'link', 'set', 'dev', d.interface, 'mtu', String(d.mtu)]);
     if (!link.up) await run(['ip', 'link', 'set', 'dev', d.interface, 'up']);
-    const r = await run(['ip', '-j', 'addr', 'show', 'dev', d.interface]);
-    const have = new Set(globalAddresses(r.stdout));
-    const want = new Set(d.addresses.map(canonicalInterfaceAddress));
-    for (const a of have) if (!want.has(a)) await run(['ip', 'addr', 'del', a, 'dev', d.interface]);
-    for (const a of want) if (!have.has(a)) await run(['ip', 'addr', 'add', a, 'dev', d.interface]);
+    await syncAddresses(run, d.interface, [...new Set(d.addresses.map(canonicalInterfaceAddress))]);
   }
 
   // ---- policy routing ----
@@ -187,13 +158,9 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
   async function applyRoutes(table: number, want: RouteSpec[], usable: (r: RouteSpec) => boolean): Promise<boolean> {
     let complete = true;
     for (const family of FAMILIES) {
-      const have = await tableRoutes(family, table);
-      const wantHere = want.filter((r) => r.family === family);
-      const wantKeys = new Set(wantHere.map(routeKey));
-      const haveKeys = new Set(have.map(routeKey));
-      for (const r of have) if (!wantKeys.has(routeKey(r))) await run(routeArgv('del', r));
-      for (const r of wantHere) {
-        if (haveKeys.has(routeKey(r))) continue;
+      const { stale, missing } = diffByKey(await tableRoutes(family, table), want.filter((r) => r.family === family), routeKey);
+      for (const r of stale) await run(routeArgv('del', r));
+      for (const r of missing) {
         // A route through a missing or down interface cannot be added; a later pass adds it.
         if (usable(r)) await run(routeArgv('replace', r));
         else complete = false;
@@ -204,12 +171,9 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
 
   async function applyRules(table: number, want: RuleSpec[]): Promise<void> {
     for (const family of FAMILIES) {
-      const have = await tableRules(family, table);
-      const wantHere = want.filter((r) => r.family === family);
-      const wantKeys = new Set(wantHere.map(ruleKey));
-      const haveKeys = new Set(have.map(ruleKey));
-      for (const r of have) if (!wantKeys.has(ruleKey(r))) await run(ruleArgv('del', r));
-      for (const r of wantHere) if (!haveKeys.has(ruleKey(r))) await run(ruleArgv('add', r));
+      const { stale, missing } = diffByKey(await tableRules(family, table), want.filter((r) => r.family === family), ruleKey);
+      for (const r of stale) await run(ruleArgv('del', r));
+      for (const r of missing) await run(ruleArgv('add', r));
     }
   }
 
@@ -233,7 +197,7 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
     }
     owned = { interface: d.interface, table: d.table };
     const plan = planRouting(d);
-    const nft = renderKillSwitch({
+    const killSwitch = renderKillSwitch({
       tunnel: d.interface,
       lanInterfaces: d.lan.map((l) => l.interface),
       killSwitch: d.killSwitch,
@@ -249,7 +213,7 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
     };
     // The kill switch first and the rest in an order that never opens a path to the WAN:
     // LAN routes and the unreachable fallback exist before the rules that send LAN traffic to them.
-    await step('kill switch', () => applyNft(nft));
+    await step('kill switch', () => nft.set(killSwitch));
     await step('forwarding', ensureForwarding);
     let all = await links();
     const usable = (r: RouteSpec) => r.dev === undefined || all.get(r.dev)?.up === true;
@@ -278,26 +242,20 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
       for (const r of await tableRules(family, own.table)) await run(ruleArgv('del', r));
       for (const r of await tableRoutes(family, own.table)) await run(routeArgv('del', r));
     }
-    await applyNft(null);
+    await nft.set(null);
     // Deleting the link also ends a wireguard-go serving it.
     if ((await links()).has(own.interface)) await run(['ip', 'link', 'del', 'dev', own.interface]);
     generation = undefined;
   }
 
-  function serialized(fn: () => Promise<void>): Promise<void> {
-    const next = queue.then(fn, fn);
-    queue = next.catch(() => {});
-    return next;
-  }
-
   return {
     name: 'linux',
     set(desired) {
-      return serialized(() => (desired === null ? remove(owned) : apply(desired)));
+      return serial(() => (desired === null ? remove(owned) : apply(desired)));
     },
     async show(iface) {
       checkInterfaceName(iface, 'interface');
-      const killSwitch = ((await nftListing().catch(() => null)) ?? '').includes(KILL_SWITCH_MARK);
+      const killSwitch = ((await nft.list().catch(() => null)) ?? '').includes(KILL_SWITCH_MARK);
       const link = (await links()).get(iface);
       if (!link) return { present: false, up: false, peers: [], killSwitch } satisfies TunnelState;
       const dump = await wgDump(iface);
@@ -332,6 +290,13 @@ function validate(d: GatewayDesired): void {
   d.addresses.forEach((a, i) => parseInterfaceAddress(a, `addresses[${i}]`));
 }
 
+/** What `have` holds that is not wanted, and what is wanted that it lacks, matched by key. */
+function diffByKey<T>(have: T[], want: T[], key: (x: T) => string): { stale: T[]; missing: T[] } {
+  const wantKeys = new Set(want.map(key));
+  const haveKeys = new Set(have.map(key));
+  return { stale: have.filter((x) => !wantKeys.has(key(x))), missing: want.filter((x) => !haveKeys.has(key(x))) };
+}
+
 function sameSet(a: string[], b: string[]): boolean {
   const sa = new Set(a);
   const sb = new Set(b);
@@ -352,13 +317,4 @@ function sameEndpoint(have: string | null, want: string): boolean {
 function canonicalInterfaceAddress(text: string): string {
   const { address, prefix } = parseInterfaceAddress(text, 'addresses');
   return `${formatAddress(address)}/${prefix.length}`;
-}
-
-/** Global-scope addresses from `ip -j addr show dev IF`, as "address/length". */
-function globalAddresses(json: string): string[] {
-  const list = JSON.parse(json || '[]') as { addr_info?: { local: string; prefixlen: number; scope?: string }[] }[];
-  return list
-    .flatMap((l) => l.addr_info ?? [])
-    .filter((a) => a.scope === 'global')
-    .map((a) => `${formatAddress(parseAddress(a.local))}/${a.prefixlen}`);
 }

@@ -1,6 +1,6 @@
 import { formatPrefix, parseInterfaceAddress, parsePrefix, type Family } from '../../shared/cidr.ts';
 import { ValidationError } from '../../shared/errors.ts';
-import { checkInterfaceName } from '../interface-name.ts';
+import { checkInterfaceName } from '../../shared/interface-name.ts';
 import type { GatewayDesired } from './platform.ts';
 
 /**

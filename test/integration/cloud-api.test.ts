@@ -1,42 +1,26 @@
 import { createAdaptorServer } from '@hono/node-server';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parsePrefix } from '../../shared/cidr.ts';
 import { generateKeyPair } from '../../shared/keys.ts';
-import { decodePairingCode, encodeSecret } from '../../shared/pairing-code.ts';
+import { decodePairingCode } from '../../shared/pairing-code.ts';
 import { createApi } from '../../cloud/api/api.ts';
 import { identifyLocal, identifyOverlay } from '../../cloud/api/identify.ts';
 import { createCore, type Core } from '../../cloud/core/core.ts';
-import { initState, loadState } from '../../cloud/state-dir.ts';
-import { openStore, type Store } from '../../cloud/store/store.ts';
+import { pairRequest, vmStates } from './vm-state.ts';
 
-const roots: string[] = [];
-const stores: Store[] = [];
+const freshVm = vmStates(test, 'api');
 
 /** A VM with a gateway "home" (.2, LAN 192.0.2.128/25), an owner "phone" (.3) and a member "guest" (.4). */
 function setup(overlay?: { v4: string; v6: string }) {
-  const root = mkdtempSync(join(tmpdir(), 'aerie-api-'));
-  roots.push(root);
-  const dir = join(root, 'state');
-  initState({ stateDir: dir, publicEndpoint: '203.0.113.10', overlayV4: '203.0.113.128/25', overlayV6: '2001:db8:a0::/64' });
-  const store = openStore(dir);
-  stores.push(store);
-  const state = loadState(dir, store);
+  const { store, state } = freshVm();
   // Tests over real sockets use a loopback overlay, so that a client can bind a device's address.
   const config = overlay ? { ...state, overlay: { v4: parsePrefix(overlay.v4), v6: parsePrefix(overlay.v6) } } : state;
   const core = createCore({ store, config });
   const { code } = core.pairing.createCode();
-  core.pairing.redeem({
-    secret: encodeSecret(decodePairingCode(code).secret),
-    publicKey: generateKeyPair().publicKey,
-    name: 'home',
-    lanPrefixes: ['192.0.2.128/25', '2001:db8:1a::/64'],
-  });
+  core.pairing.redeem(pairRequest(code));
   core.devices.add({ name: 'phone', publicKey: generateKeyPair().publicKey });
   core.devices.add({ name: 'guest', role: 'member', publicKey: generateKeyPair().publicKey });
   return { core, store, state };
@@ -227,11 +211,6 @@ test('over real HTTP the source address is the identity (IPv4 and v4-mapped IPv6
       await new Promise((r) => server.close(r));
     }
   }
-});
-
-test.after(() => {
-  for (const s of stores) s.close();
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
 test.run();

@@ -1,6 +1,5 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { statSync, writeFileSync, existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,20 +10,13 @@ import { identifyLocal } from '../../cloud/api/identify.ts';
 import { appTransport, connectControl, ControlError, createControlClient } from '../../cloud/control/client.ts';
 import { serveControl } from '../../cloud/control/server.ts';
 import { createCore } from '../../cloud/core/core.ts';
-import { initState, loadState } from '../../cloud/state-dir.ts';
-import { openStore, type Store } from '../../cloud/store/store.ts';
+import { vmStates } from './vm-state.ts';
 
-const roots: string[] = [];
-const stores: Store[] = [];
+const freshVm = vmStates(test, 'control');
 
 function setup() {
-  const root = mkdtempSync(join(tmpdir(), 'aerie-control-'));
-  roots.push(root);
-  const dir = join(root, 'state');
-  initState({ stateDir: dir, publicEndpoint: '203.0.113.10', overlayV4: '203.0.113.128/25', overlayV6: '2001:db8:a0::/64' });
-  const store = openStore(dir);
-  stores.push(store);
-  const core = createCore({ store, config: loadState(dir, store) });
+  const { dir, store, state } = freshVm();
+  const core = createCore({ store, config: state });
   return { dir, core, app: createApi({ core }, identifyLocal), socket: join(dir, 'control.sock') };
 }
 
@@ -126,11 +118,6 @@ test('the same client works in-process when no daemon runs', async () => {
   assert.is(config, undefined);
   assert.is(device.role, 'member');
   assert.is(core.devices.get('laptop')?.publicKey, key);
-});
-
-test.after(() => {
-  for (const s of stores) s.close();
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
 test.run();

@@ -1,5 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,19 +8,12 @@ import { decodePairingCode, encodeSecret, formatFingerprint } from '../../shared
 import { createCore } from '../../cloud/core/core.ts';
 import { CoreError } from '../../cloud/core/errors.ts';
 import { createEventBus, type CloudEvents } from '../../cloud/events.ts';
-import { initState, loadState } from '../../cloud/state-dir.ts';
-import { openStore, type Store } from '../../cloud/store/store.ts';
+import { pairRequest, vmStates } from './vm-state.ts';
 
-const roots: string[] = [];
-const stores: Store[] = [];
+const freshVm = vmStates(test, 'core');
 
 function setup(opts: { peerStats?: () => unknown[] } = {}) {
-  const root = mkdtempSync(join(tmpdir(), 'aerie-core-'));
-  roots.push(root);
-  const dir = join(root, 'state');
-  initState({ stateDir: dir, publicEndpoint: '203.0.113.10', overlayV4: '203.0.113.128/25', overlayV6: '2001:db8:a0::/64' });
-  const store = openStore(dir);
-  stores.push(store);
+  const { dir, store, state, openAgain } = freshVm();
   let t = Date.parse('2025-03-01T12:00:00Z');
   const clock = { now: () => t, advance: (ms: number) => void (t += ms) };
   const events = createEventBus();
@@ -29,19 +21,8 @@ function setup(opts: { peerStats?: () => unknown[] } = {}) {
   for (const name of ['devices-changed', 'pairing-codes-changed'] as const) {
     events.on(name, (e: CloudEvents[typeof name]) => seen.push(`${name}:${e.reason}`));
   }
-  const state = loadState(dir, store);
   const core = createCore({ store, config: state, events, now: clock.now, peerStats: opts.peerStats as never });
-  return { dir, store, core, clock, seen, state };
-}
-
-function pairRequest(code: string, over: Record<string, unknown> = {}) {
-  return {
-    secret: encodeSecret(decodePairingCode(code).secret),
-    publicKey: generateKeyPair().publicKey,
-    name: 'home',
-    lanPrefixes: ['192.0.2.128/25', '2001:db8:1a::/64'],
-    ...over,
-  };
+  return { dir, store, core, clock, seen, state, openAgain };
 }
 
 const coreError = (code: string, pattern: RegExp) => (e: unknown) =>
@@ -170,7 +151,7 @@ test('devices get the next free index in both families; removing frees it', () =
 });
 
 test('without a key, add generates one, returns a wg-quick config once, and stores only the public key', () => {
-  const { core, state, store, dir } = setup();
+  const { core, state, store, dir, openAgain } = setup();
   core.pairing.redeem(pairRequest(core.pairing.createCode().code));
   const full = core.devices.add({ name: 'phone' });
   const priv = /PrivateKey = (\S+)/.exec(full.config!)?.[1];
@@ -187,8 +168,7 @@ test('without a key, add generates one, returns a wg-quick config once, and stor
   for (const f of readdirSync(dir)) {
     if (f.startsWith('aerie.db')) assert.not.ok(readFileSync(join(dir, f)).includes(Buffer.from(priv!)), f);
   }
-  const reopened = openStore(dir);
-  stores.push(reopened);
+  const reopened = openAgain();
   assert.is(reopened.devices.get('phone')?.publicKey, full.device.publicKey);
   assert.not.ok(full.config!.includes(full.device.publicKey), 'the config holds the VM as peer, not the device key');
 });
@@ -240,19 +220,13 @@ test('status merges devices with live peer counters and remembers endpoints', as
 });
 
 test('two connections to one database (CLI and daemon) cannot both use a code', () => {
-  const { core, dir, state, clock } = setup();
-  const other = openStore(dir);
-  stores.push(other);
+  const { core, state, clock, openAgain } = setup();
+  const other = openAgain();
   const otherCore = createCore({ store: other, config: state, now: clock.now });
   const { code } = core.pairing.createCode();
   assert.is(otherCore.pairing.redeem(pairRequest(code)).name, 'home');
   assert.throws(() => core.pairing.redeem(pairRequest(code, { name: 'twin', lanPrefixes: [] })), coreError('invalid_code', /already been used/));
   assert.is(core.devices.get('home')?.role, 'gateway', 'the other connection\'s device is visible');
-});
-
-test.after(() => {
-  for (const s of stores) s.close();
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
 test.run();

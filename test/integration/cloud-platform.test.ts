@@ -12,8 +12,9 @@ import { ValidationError } from '../../shared/errors.ts';
 import { generateKeyPair } from '../../shared/keys.ts';
 import { createHub, type HubDesired } from '../../cloud/wg/hub.ts';
 import { createFirewall } from '../../cloud/firewall/apply.ts';
-import { withSecretFile } from '../../cloud/wg/secret-file.ts';
+import { wgSyncConf } from '../../shared/wg-setconf.ts';
 import type { FirewallDesired } from '../../cloud/firewall/render.ts';
+import { requireRoot, setupOnce } from './setup.ts';
 
 const pid = process.pid;
 const NS = { hub: `aerie-t-hub-${pid}`, peer: `aerie-t-peer-${pid}`, web: `aerie-t-web-${pid}` };
@@ -127,19 +128,7 @@ async function cleanup(): Promise<void> {
   for (const name of Object.values(IF)) await rm(`/var/run/wireguard/${name}.sock`, { force: true });
 }
 
-// uvu swallows an error thrown by a before hook and reports no failure, so
-// setup records it and every test fails with it instead.
-let setupError: unknown = null;
-test.before(async () => {
-  try {
-    await setup();
-  } catch (e) {
-    setupError = e;
-  }
-});
-test.before.each(() => {
-  if (setupError) throw setupError;
-});
+setupOnce(test, setup);
 test.after(cleanup);
 // Interrupted (Ctrl-C, a runner's timeout): still take down what we made.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -147,6 +136,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function setup(): Promise<void> {
+  requireRoot('cloud-platform', ['ip', 'wg', 'wireguard-go', 'nft', 'ping', 'env']);
   await cleanup(); // a crashed earlier run with the same pid
   for (const ns of Object.values(NS)) {
     await host(['ip', 'netns', 'add', ns]);
@@ -180,8 +170,7 @@ async function setup(): Promise<void> {
     '[Interface]', `PrivateKey = ${peerKeys.privateKey}`, `ListenPort = ${PEER_PORT}`, '',
     '[Peer]', `PublicKey = ${hubKeys.publicKey}`, 'Endpoint = 198.51.100.1:51820', 'AllowedIPs = 0.0.0.0/0, ::/0', '',
   ].join('\n');
-  // The runner's stdin is a socket, which wg cannot open as /dev/stdin: lend it a file.
-  await withSecretFile(conf, (path) => peerNs(['wg', 'setconf', IF.peer, path]));
+  await wgSyncConf(peerNs, IF.peer, conf);
   await peerNs(['ip', 'addr', 'add', '203.0.113.130/25', 'dev', IF.peer]);
   await peerNs(['ip', 'addr', 'add', '2001:db8:a0::2/64', 'dev', IF.peer]);
   await peerNs(['ip', 'link', 'set', IF.peer, 'up']);

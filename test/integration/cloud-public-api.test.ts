@@ -1,34 +1,24 @@
 import { createAdaptorServer } from '@hono/node-server';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { generateKeyPair } from '../../shared/keys.ts';
 import { decodePairingCode, encodeSecret } from '../../shared/pairing-code.ts';
 import { createPublicApp } from '../../cloud/api/public.ts';
 import { createCore } from '../../cloud/core/core.ts';
-import { initState, loadState } from '../../cloud/state-dir.ts';
-import { openStore, type Store } from '../../cloud/store/store.ts';
+import type { Store } from '../../cloud/store/store.ts';
+import { pairRequest, vmStates } from './vm-state.ts';
 
 type Body = string | Uint8Array | ReadableStream<Uint8Array>;
 
-const roots: string[] = [];
-const stores: Store[] = [];
+const freshVm = vmStates(test, 'public');
 
 function setup() {
-  const root = mkdtempSync(join(tmpdir(), 'aerie-public-'));
-  roots.push(root);
-  const dir = join(root, 'state');
-  initState({ stateDir: dir, publicEndpoint: '203.0.113.10', overlayV4: '203.0.113.128/25', overlayV6: '2001:db8:a0::/64' });
-  const store = openStore(dir);
-  stores.push(store);
-  const state = loadState(dir, store);
+  const { store, state } = freshVm();
   let t = Date.parse('2025-03-01T12:00:00Z');
   const clock = { now: () => t, advance: (ms: number) => void (t += ms) };
   const core = createCore({ store, config: state, now: clock.now });
@@ -38,15 +28,7 @@ function setup() {
   return { app, core, store, state, clock, log, setFrom: (a: string) => void (from = a) };
 }
 
-function pairBody(code: string, over: Record<string, unknown> = {}) {
-  return JSON.stringify({
-    secret: encodeSecret(decodePairingCode(code).secret),
-    publicKey: generateKeyPair().publicKey,
-    name: 'home',
-    lanPrefixes: ['192.0.2.128/25', '2001:db8:1a::/64'],
-    ...over,
-  });
-}
+const pairBody = (code: string, over: Record<string, unknown> = {}) => JSON.stringify(pairRequest(code, over));
 
 async function post(app: ReturnType<typeof setup>['app'], body: Body | undefined, headers: Record<string, string> = {}) {
   const init: RequestInit & { duplex?: string } = { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } };
@@ -270,11 +252,6 @@ test('over real HTTPS: the code\'s fingerprint pins our certificate and pairing 
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   }
-});
-
-test.after(() => {
-  for (const s of stores) s.close();
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
 test.run();

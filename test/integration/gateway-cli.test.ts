@@ -11,7 +11,7 @@ import tsupConfig from '../../tsup.config.ts';
 
 /**
  * The CLI as a user meets it: from source on this Node, and as the built
- * bundle on the router's Node 20 (/usr/bin/node), when that is installed.
+ * bundle on the router's Node 20 (/usr/bin/node).
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -94,10 +94,8 @@ test('a broken config is named, with the field', async () => {
 });
 
 test('the bundle runs on the router\'s Node 20', () => {
-  if (!existsSync(NODE20)) {
-    console.log(`  (no ${NODE20}: skipped)`);
-    return;
-  }
+  // Not skipped when missing: the bundle's one promise is that it runs there.
+  assert.ok(existsSync(NODE20), `needs the router's Node 20 at ${NODE20} to check the bundle on it`);
   const v = spawnSync(NODE20, ['--version'], { encoding: 'utf8' }).stdout.trim();
   assert.match(v, /^v20\./, `${NODE20} is Node 20`);
   const help = cli(['--help'], NODE20, bundle);

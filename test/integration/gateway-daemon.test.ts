@@ -8,7 +8,8 @@ import * as assert from 'uvu/assert';
 import { generateKeyPair } from '../../shared/keys.ts';
 import { createRunner } from '../../shared/run.ts';
 import { saveConfig, parseConfig, writeFileAtomic } from '../../gateway/config.ts';
-import { addresses, canUseNetns, eventuallyPings, link, NetnsSet, pings, sleep, type Netns } from './gateway-netns.ts';
+import { addresses, eventuallyPings, link, NetnsSet, pings, sleep, type Netns } from './gateway-netns.ts';
+import { requireRoot, setupOnce } from './setup.ts';
 
 /**
  * `aerie-gateway run`, `status` and `down` as processes in a router
@@ -21,11 +22,6 @@ import { addresses, canUseNetns, eventuallyPings, link, NetnsSet, pings, sleep, 
  * the VM loses its session (target under 10 s), the kill switch surviving
  * kill -9 and SIGTERM, and `down` removing it all.
  */
-
-if (!canUseNetns()) {
-  console.log('gateway-daemon: skipped (needs root and ip netns)');
-  process.exit(0);
-}
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = join(ROOT, 'gateway/main.ts');
@@ -61,16 +57,13 @@ http.createServer((req, res) => {
 
 async function vmUp(): Promise<void> {
   await vmNs.run(['wireguard-go', VM_WG]);
-  const keyDir = await mkdtemp(join(tmpdir(), 'aerie-gw-vmkey-'));
-  try {
-    await writeFileAtomic(join(keyDir, 'key'), vmKeys.privateKey, 0o600);
-    await vmNs.run([
-      'wg', 'set', VM_WG, 'private-key', join(keyDir, 'key'), 'listen-port', '51820',
+  await vmNs.run(
+    [
+      'wg', 'set', VM_WG, 'private-key', '/dev/stdin', 'listen-port', '51820',
       'peer', routerKeys.publicKey, 'allowed-ips', '203.0.113.130/32,2001:db8:a0::2/128,192.0.2.128/25,2001:db8:1a::/64',
-    ]);
-  } finally {
-    await rm(keyDir, { recursive: true, force: true });
-  }
+    ],
+    { input: vmKeys.privateKey },
+  );
   await addresses(vmNs, VM_WG, `${VM_API4}/25`, `${VM_API6}/64`);
   await vmNs.ip('link', 'set', VM_WG, 'up');
   await vmNs.ip('route', 'add', '192.0.2.128/25', 'dev', VM_WG);
@@ -134,7 +127,9 @@ async function kernelState() {
   return { nft: nft.code === 0, rules: rules.filter((r) => r.table === '7375').length, link: link.code === 0 };
 }
 
-test('setup: namespaces, a stand-in VM, the router paired (config and key on disk)', async () => {
+// Namespaces, a stand-in VM, the router paired (config and key on disk).
+setupOnce(test, async () => {
+  requireRoot('gateway-daemon', ['ip', 'wg', 'wireguard-go', 'nft', 'ping', 'sysctl']);
   lan = await nets.add('lan');
   router = await nets.add('rt');
   vmNs = await nets.add('vm');
@@ -173,6 +168,9 @@ test('setup: namespaces, a stand-in VM, the router paired (config and key on dis
       },
     }),
   );
+});
+
+test('before the daemon runs: the router reaches the VM directly, the laptop does not', async () => {
   assert.ok(await eventuallyPings(router, '198.51.100.1'), 'the router reaches the VM directly');
   assert.not.ok(await pings(lan, VM_API4), 'no tunnel yet');
 });

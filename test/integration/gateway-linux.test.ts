@@ -5,7 +5,8 @@ import { generateKeyPair } from '../../shared/keys.ts';
 import type { Runner } from '../../shared/run.ts';
 import { createLinuxPlatform } from '../../gateway/platform/linux.ts';
 import type { GatewayDesired, Platform } from '../../gateway/platform/platform.ts';
-import { addresses, canUseNetns, eventuallyPings, link, NetnsSet, pings, sleep, type Netns } from './gateway-netns.ts';
+import { addresses, eventuallyPings, link, NetnsSet, pings, sleep, type Netns } from './gateway-netns.ts';
+import { requireRoot, setupOnce } from './setup.ts';
 
 /**
  * The linux adapter against the real kernel, in namespaces of our own:
@@ -23,11 +24,6 @@ const WG = `agw${process.pid}`.slice(0, 15);
 const WAN4 = '198.51.100.1';
 const WAN6 = '2001:db8:100::1';
 const LAN4 = '192.0.2.130';
-
-if (!canUseNetns()) {
-  console.log('gateway-linux: skipped (needs root and ip netns)');
-  process.exit(0);
-}
 
 const nets = new NetnsSet();
 let lan: Netns;
@@ -92,8 +88,8 @@ async function plainRoutesToWan(): Promise<void> {
   await router.ip('-6', 'route', 'replace', '2001:db8:100::/64', 'dev', 'wan0', 'table', String(TABLE));
 }
 
-// A test rather than test.before: uvu reports a failing before-hook as nothing at all.
-test('the namespaces come up and, without Aerie, the LAN and the WAN reach each other', async () => {
+setupOnce(test, async () => {
+  requireRoot('gateway-linux', ['ip', 'wg', 'wireguard-go', 'nft', 'ping', 'sysctl']);
   lan = await nets.add('lan');
   router = await nets.add('rt');
   wan = await nets.add('wan');
@@ -122,7 +118,10 @@ test('the namespaces come up and, without Aerie, the LAN and the WAN reach each 
     ].join('\n'),
   });
   platform = createLinuxPlatform(router.run, { own: { interface: WG, table: TABLE } });
-  // Without Aerie the LAN reaches the WAN both ways: the tests below are not vacuous.
+});
+
+test('without Aerie, the LAN and the WAN reach each other', async () => {
+  // Both ways: the tests below are not vacuous.
   for (const a of [WAN4, WAN6]) assert.ok(await eventuallyPings(lan, a), `baseline: lan reaches ${a}`);
   assert.ok(await eventuallyPings(wan, LAN4), 'baseline: the careless ISP reaches the laptop');
 });

@@ -8,8 +8,6 @@ import { createRunner, type Runner } from '../../shared/run.ts';
  * 'exit' handler.
  */
 
-export const canUseNetns = (): boolean => process.getuid?.() === 0 && spawnSync('ip', ['netns', 'list']).status === 0;
-
 export interface Netns {
   name: string;
   /** Runs argv inside the namespace. */

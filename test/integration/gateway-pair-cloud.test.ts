@@ -15,6 +15,7 @@ import { openStore } from '../../cloud/store/store.ts';
 import { generateSelfSignedCert } from '../../cloud/tls-cert.ts';
 import { loadConfig } from '../../gateway/config.ts';
 import { pair, PairError } from '../../gateway/pair.ts';
+import { setupOnce } from './setup.ts';
 
 // The contract between the two sides: the gateway's pair client against the
 // VM's real pairing app and store (not a stand-in), over TLS on loopback.
@@ -35,7 +36,8 @@ let server: Server;
 let core: ReturnType<typeof createCore>;
 const vm = generateKeyPair();
 
-test('setup: a VM state with its pairing listener', async () => {
+// A VM state with its pairing listener.
+setupOnce(test, async () => {
   dir = await mkdtemp(join(tmpdir(), 'aerie-gw-paircloud-'));
   const cert = generateSelfSignedCert({ host: '127.0.0.1' });
   const store = openStore(join(dir, 'vm'));

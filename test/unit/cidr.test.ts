@@ -1,6 +1,5 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ValidationError } from '../../shared/errors.ts';
 import {
   formatAddress,
   formatInterfaceAddress,
@@ -19,19 +18,7 @@ import {
   randomUlaV6,
   unmapAddress,
 } from '../../shared/cidr.ts';
-
-function throwsValidation(fn: () => unknown, field: string, pattern?: RegExp): ValidationError {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  assert.ok(thrown instanceof ValidationError, `expected a ValidationError, got ${String(thrown)}`);
-  assert.is(thrown.field, field);
-  if (pattern) assert.match(thrown.message, pattern);
-  return thrown;
-}
+import { throwsValidation } from './throws-validation.ts';
 
 const roundTrip = (s: string) => formatAddress(parseAddress(s));
 

@@ -2,7 +2,6 @@
 // kernel, wg and wireguard-go are exercised by test/integration/cloud-platform.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import { CommandError, type RunResult, type Runner } from '../../shared/run.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { generateKeyPair, publicKeyFromPrivate } from '../../shared/keys.ts';
@@ -23,11 +22,11 @@ function fakeSystem(opts: { kernel?: boolean; userspace?: RunResult[] } = {}) {
     addresses: [] as string[],
     routes: [] as { family: string; dst: string; dev: string }[],
     wg: { privateKey: '', port: 0, peers: [] as Peer[] },
-    confs: [] as { text: string; mode: number }[],
+    confs: [] as string[],
   };
   const calls: string[][] = [];
   const ok = (stdout = ''): RunResult => ({ code: 0, stdout, stderr: '' });
-  const handle = (a: string[]): RunResult => {
+  const handle = (a: string[], input?: string): RunResult => {
     const cmd = a.join(' ');
     const name = s.link?.name;
     if (a[0] === 'ip' && a[1] === '-j' && a[2] === '-d' && a[3] === 'link') {
@@ -52,9 +51,9 @@ function fakeSystem(opts: { kernel?: boolean; userspace?: RunResult[] } = {}) {
       );
       return ok([head.join('\t'), ...peers].join('\n') + '\n');
     }
-    if (a[0] === 'wg' && a[1] === 'syncconf') {
-      const text = readFileSync(a[3]!, 'utf8');
-      s.confs.push({ text, mode: statSync(a[3]!).mode & 0o777 });
+    if (a[0] === 'wg' && a[1] === 'syncconf' && a[3] === '/dev/stdin') {
+      const text = input ?? '';
+      s.confs.push(text);
       const kept = new Map(s.wg.peers.map((p) => [p.publicKey, p.keepalive]));
       s.wg = { privateKey: '', port: 0, peers: [] };
       for (const line of text.split('\n')) {
@@ -104,7 +103,7 @@ function fakeSystem(opts: { kernel?: boolean; userspace?: RunResult[] } = {}) {
   };
   const run: Runner = async (argv, o = {}) => {
     calls.push([...argv]);
-    const r = handle([...argv]);
+    const r = handle([...argv], o.input);
     if (r.code !== 0 && !o.allowFail) throw new CommandError(argv, r.code, r.stderr);
     return r;
   };
@@ -141,7 +140,7 @@ test('with kernel WireGuard: ip link add, and no wireguard-go', async () => {
   assert.not.ok(sys.calls.some((a) => a.includes('wireguard-go')));
   assert.equal(mutating(sys.calls), [
     ['ip', 'link', 'add', 'dev', 'aerie0', 'type', 'wireguard'],
-    ['wg', 'syncconf', 'aerie0', sys.calls.find((a) => a[1] === 'syncconf')![3]!],
+    ['wg', 'syncconf', 'aerie0', '/dev/stdin'],
     ['ip', 'link', 'set', 'dev', 'aerie0', 'mtu', '1380'],
     ['ip', 'link', 'set', 'dev', 'aerie0', 'up'],
     ['ip', 'addr', 'replace', '2001:db8:a0::1/64', 'dev', 'aerie0'],
@@ -170,14 +169,12 @@ test('wireguard-go finding the old socket still in use is tried again, a bounded
   assert.ok(stuck.calls.filter((a) => a[0] === 'env').length <= 20);
 });
 
-test('the private key reaches wg only through a root-only file that is gone afterwards', async () => {
+test('the private key reaches wg only on its standard input, never in argv', async () => {
   const sys = fakeSystem();
   await createHub(sys.run).set(desired());
   for (const argv of sys.calls) assert.not.ok(argv.join(' ').includes(hubKey.privateKey));
   assert.is(sys.s.confs.length, 1);
-  assert.ok(sys.s.confs[0]!.text.includes(`PrivateKey = ${hubKey.privateKey}`));
-  assert.is(sys.s.confs[0]!.mode, 0o600);
-  assert.not.ok(existsSync(sys.calls.find((a) => a[1] === 'syncconf')![3]!));
+  assert.ok(sys.s.confs[0]!.includes(`PrivateKey = ${hubKey.privateKey}`));
 });
 
 test('a second set() only reads', async () => {

@@ -1,10 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ValidationError } from '../../shared/errors.ts';
-import { createRunner } from '../../shared/run.ts';
 import { decodeKey, encodeKey, generateKeyPair, isValidKey, publicKeyFromPrivate } from '../../shared/keys.ts';
 
-const run = createRunner();
+// The same keys through the real `wg genkey` and `wg pubkey`: test/integration/wg-keys.test.ts.
 
 // RFC 7748 §6.1 test vector (Alice), in the base64 that wg uses.
 const ALICE_PRIVATE = Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex').toString('base64');
@@ -28,39 +27,6 @@ test('generated keys are 44-character base64, clamped like wg genkey, and all di
     seen.add(privateKey);
   }
   assert.is(seen.size, 50);
-});
-
-test('wg pubkey agrees with our public keys (private key on stdin)', async () => {
-  for (let i = 0; i < 5; i++) {
-    const { privateKey, publicKey } = generateKeyPair();
-    const out = await run(['wg', 'pubkey'], { input: `${privateKey}\n` });
-    assert.is(out.stdout.trim(), publicKey);
-  }
-});
-
-test('keys from wg genkey give the same public key as wg pubkey', async () => {
-  const priv = (await run(['wg', 'genkey'])).stdout.trim();
-  assert.ok(isValidKey(priv));
-  const pub = (await run(['wg', 'pubkey'], { input: `${priv}\n` })).stdout.trim();
-  assert.is(publicKeyFromPrivate(priv), pub);
-});
-
-test('an unclamped private key gives the same public key as wg (both clamp)', async () => {
-  const raw = new Uint8Array(32).fill(0xff);
-  const priv = encodeKey(raw);
-  const pub = (await run(['wg', 'pubkey'], { input: `${priv}\n` })).stdout.trim();
-  assert.is(publicKeyFromPrivate(priv), pub);
-});
-
-test('what we refuse, wg refuses too', async () => {
-  const good = generateKeyPair().privateKey;
-  // Last character before "=" with nonzero unused bits: valid base64, but not canonical.
-  const nonCanonical = `${good.slice(0, 42)}B=`;
-  for (const bad of [nonCanonical, good.slice(0, 43), `${good}=`, good.replace(/=$/, 'A')]) {
-    assert.not.ok(isValidKey(bad), bad);
-    const out = await run(['wg', 'pubkey'], { input: `${bad}\n`, allowFail: true });
-    assert.is.not(out.code, 0, `wg accepted ${bad}`);
-  }
 });
 
 test('malformed keys are refused with the field named and without echoing the key', () => {

@@ -17,6 +17,7 @@ import {
   type PairingCode,
   type PairingCodeProblem,
 } from '../../shared/pairing-code.ts';
+import { throwsValidation as invalid } from './throws-validation.ts';
 
 function sample(host = '203.0.113.10', port = 8443): PairingCode {
   return { host, port, fingerprint: new Uint8Array(randomBytes(32)), secret: new Uint8Array(randomBytes(16)) };
@@ -39,13 +40,6 @@ function rejects(text: string, reason: PairingCodeProblem, pattern?: RegExp): Pa
   assert.is(e.field, 'pairingCode');
   if (pattern) assert.match(e.message, pattern);
   return e;
-}
-
-function invalid(fn: () => unknown, field: string, pattern?: RegExp): void {
-  const e = failure(fn);
-  assert.ok(e instanceof ValidationError, `expected a ValidationError, got ${String(e)}`);
-  assert.is(e.field, field);
-  if (pattern) assert.match(e.message, pattern);
 }
 
 // An independent writer of the documented format, to craft codes the encoder would refuse.

@@ -19,6 +19,7 @@ import {
   Role,
   Whoami,
 } from '../../shared/schemas.ts';
+import { throwsValidation } from './throws-validation.ts';
 
 const KEY = generateKeyPair().publicKey;
 const VM_KEY = generateKeyPair().publicKey;
@@ -46,15 +47,7 @@ function device(over: Record<string, unknown> = {}): Record<string, unknown> {
 
 /** Runs parseWith and returns the ValidationError it must throw. */
 function refused(schema: Parameters<typeof parseWith>[0], data: unknown, field: string, pattern?: RegExp, what?: string): ValidationError {
-  let thrown: unknown;
-  try {
-    parseWith(schema, data, what);
-  } catch (e) {
-    thrown = e;
-  }
-  assert.ok(thrown instanceof ValidationError, `accepted ${JSON.stringify(data)?.slice(0, 200)}`);
-  assert.is(thrown.field, field, thrown.message);
-  if (pattern) assert.match(thrown.message, pattern);
+  const thrown = throwsValidation(() => parseWith(schema, data, what), field, pattern);
   assert.ok(thrown.message.length < 300, `message too long: ${thrown.message.length}`);
   return thrown;
 }
@@ -250,7 +243,7 @@ test('responses: add-device, status, error, pairing code', () => {
   };
   assert.is(parseWith(CloudStatus, status).peers.length, 2);
   refused(CloudStatus, { ...status, listenPort: 0 }, 'listenPort', /1-65535/);
-  refused(CloudStatus, { ...status, interface: 'a-very-long-name0' }, 'interface', /1-15/);
+  refused(CloudStatus, { ...status, interface: 'a-very-long-name0' }, 'interface', /longer than 15 characters/);
   refused(CloudStatus, { ...status, interface: '..' }, 'interface');
   refused(CloudStatus, { ...status, peers: [device(), device({ txBytes: '1' })] }, 'peers[1].txBytes');
 

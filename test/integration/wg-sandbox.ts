@@ -1,20 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, unlinkSync } from 'node:fs';
 import { createRunner, type Runner } from '../../shared/run.ts';
+import { requireRoot } from './setup.ts';
 
 /**
  * A throwaway WireGuard interface for checking rendered configs with the real
  * `wg`: wireguard-go in the foreground inside a fresh network namespace (so
  * nothing touches the host's network), removed again when `fn` ends. `wg`
  * reaches it through its control socket, which namespaces share.
- * Needs root and wireguard-go; without them `fn` is not called and the
- * reason is returned.
+ * Needs root, unshare, wireguard-go and wg; without them it throws.
  */
-export async function withWgSandbox(fn: (iface: string, run: Runner) => Promise<void>): Promise<string | null> {
+export async function withWgSandbox(fn: (iface: string, run: Runner) => Promise<void>): Promise<void> {
+  requireRoot('a WireGuard sandbox', ['unshare', 'wireguard-go', 'wg']);
   const run = createRunner();
-  if (process.getuid?.() !== 0) return 'needs root';
-  const probe = await run(['wireguard-go', '--version'], { allowFail: true }).catch(() => null);
-  if (!probe || probe.code !== 0) return 'needs wireguard-go';
 
   // Unique per process; interface names are at most 15 characters.
   const iface = `aut${process.pid.toString(36)}${Math.floor(Math.random() * 36 ** 3).toString(36)}`.slice(0, 15);
@@ -44,5 +42,4 @@ export async function withWgSandbox(fn: (iface: string, run: Runner) => Promise<
     // wireguard-go removes its socket on SIGTERM; after SIGKILL we must.
     if (existsSync(socket)) unlinkSync(socket);
   }
-  return null;
 }

@@ -1,5 +1,7 @@
-import { CommandError, type Runner } from '../../shared/run.ts';
-import { formatAddress, parseAddress } from '../../shared/cidr.ts';
+import { CommandError, type Runner } from './run.ts';
+import { formatAddress, parseAddress } from './cidr.ts';
+
+// One network interface as `ip -j` shows it, and making its addresses match a list.
 
 export interface LinkState {
   mtu: number;
