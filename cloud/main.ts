@@ -8,6 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ValidationError } from '../shared/errors.ts';
 import { formatAddress, nthAddress } from '../shared/cidr.ts';
 import { createRunner, type Runner } from '../shared/run.ts';
+import { createSerialQueue } from '../shared/serial-queue.ts';
 import type { AddDeviceRequest } from '../shared/schemas.ts';
 import { createApi } from './api/api.ts';
 import { identifyLocal, identifyOverlay } from './api/identify.ts';
@@ -262,9 +263,8 @@ async function cmdServe(args: string[]) {
     });
   };
   // One at a time; a failure is logged and the next tick tries again.
-  let chain: Promise<void> = Promise.resolve();
-  const reconcile = () =>
-    (chain = chain.then(apply).catch((err) => log(`could not apply the desired state: ${(err as Error).message}`)));
+  const serial = createSerialQueue();
+  const reconcile = () => serial(apply).catch((err) => log(`could not apply the desired state: ${(err as Error).message}`));
 
   await ensureForwarding({ wanInterface: wan });
   await apply();
@@ -303,7 +303,7 @@ async function cmdServe(args: string[]) {
     log(`${signal}: shutting down`);
     clearInterval(timer);
     await Promise.all([...servers.map(close), control.close()]);
-    await chain;
+    await serial(async () => {});
     await hub.set(null).catch((err) => log(`removing ${state.interface}: ${(err as Error).message}`));
     await firewall.set(null).catch((err) => log(`removing the firewall table: ${(err as Error).message}`));
     store.close();

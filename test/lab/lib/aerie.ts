@@ -42,7 +42,7 @@ export interface Aerie {
 }
 
 /** The lab with the VM initialized (not yet serving) and the router's fw4-like masquerade. */
-export async function setUpAerie(lab: Lab): Promise<Aerie> {
+export async function setUpAerie(lab: Lab, opts: { publicEndpoint?: string } = {}): Promise<Aerie> {
   const stateDir = join(lab.logDir, 'vm-state');
   const configDir = join(lab.logDir, 'router-etc');
   mkdirSync(configDir, { recursive: true, mode: 0o700 });
@@ -59,7 +59,7 @@ export async function setUpAerie(lab: Lab): Promise<Aerie> {
 
   await cloudCli([
     'init',
-    '--public-endpoint', ADDR.vm.v4,
+    '--public-endpoint', opts.publicEndpoint ?? ADDR.vm.v4,
     '--wan-interface', 'eth0',
     '--overlay-v4', PREFIX.overlay.v4,
     '--overlay-v6', PREFIX.overlay.v6,
