@@ -6,6 +6,10 @@
 //
 //   node bench/gateway-rss.ts [--seconds N]
 //
+// The gateway runs with the V8 flags it is meant to run with
+// (gateway/node-flags.ts); an idle node with the same flags runs beside the
+// plain one, so the ratio to each can be read.
+//
 // During the run the gateway does its normal work: the tunnel is up, its
 // reconciler probes the VM, and the laptop fetches the website through the
 // VM every few seconds.
@@ -14,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ADDR, NODE20, URLS, withLab, type LabProcess } from '../test/lab/lib/lab.ts';
 import { GATEWAY, setUpAerie } from '../test/lab/lib/aerie.ts';
+import { DAEMON_NODE_FLAGS } from '../gateway/node-flags.ts';
 import { parseIntOptions } from './lib/args.ts';
 import { checkBundles } from './lib/bundles.ts';
 import { commOf, memoryOf, type Memory } from './lib/proc.ts';
@@ -34,14 +39,16 @@ interface Sample {
   atMs: number;
   gateway: Memory;
   idle: Memory;
+  idleFlags: Memory;
 }
 
-function sample(gateway: LabProcess, idle: LabProcess, atMs: number): Sample {
+function sample(gateway: LabProcess, idle: LabProcess, idleFlags: LabProcess, atMs: number): Sample {
   const g = memoryOf(gateway.pid);
   const i = memoryOf(idle.pid);
   if (!g || gateway.exit) throw new Error(`the gateway daemon exited during the run: ${gateway.output().trim().split('\n').slice(-3).join(' | ')}`);
-  if (!i || idle.exit) throw new Error('the idle node process exited during the run');
-  return { atMs, gateway: g, idle: i };
+  const f = memoryOf(idleFlags.pid);
+  if (!i || idle.exit || !f || idleFlags.exit) throw new Error('an idle node process exited during the run');
+  return { atMs, gateway: g, idle: i, idleFlags: f };
 }
 
 async function measure() {
@@ -51,6 +58,7 @@ async function measure() {
     await aerie.pairGateway(await aerie.pairingCode());
     // Both start together, so both have lived equally long when sampled.
     const idle = lab.spawn('router', [NODE20, '-e', 'setInterval(()=>{},1e3)'], { logFile: 'idle-node.log' });
+    const idleFlags = lab.spawn('router', [NODE20, ...DAEMON_NODE_FLAGS, '-e', 'setInterval(()=>{},1e3)'], { logFile: 'idle-node-flags.log' });
     const gateway = await aerie.startGateway();
     const start = performance.now();
     await aerie.waitLaptopThroughVm();
@@ -66,7 +74,7 @@ async function measure() {
       const now = performance.now();
       if (now >= endAt) break;
       const at = now - start;
-      samples.push(sample(gateway, idle, at));
+      samples.push(sample(gateway, idle, idleFlags, at));
       if (at >= nextRequest) {
         nextRequest += LAPTOP_EVERY_MS;
         requests.total++;
@@ -83,7 +91,7 @@ async function measure() {
       }
       await sleep(Math.max(0, Math.min(SAMPLE_MS - (performance.now() - now), endAt - performance.now())));
     }
-    const last = sample(gateway, idle, performance.now() - start);
+    const last = sample(gateway, idle, idleFlags, performance.now() - start);
     samples.push(last);
     // wireguard-go stands in for the kernel module in the lab (OpenWrt has the module): shown, not counted.
     const wgGo = lab
@@ -106,7 +114,9 @@ async function main() {
   const steady = samples.filter((s) => s.atMs >= windowStart);
   const g = spread(steady.map((s) => s.gateway.rssKb))!;
   const i = spread(steady.map((s) => s.idle.rssKb))!;
+  const f = spread(steady.map((s) => s.idleFlags.rssKb))!;
   const ratio = g.median / i.median;
+  const ratioFlags = g.median / f.median;
   const windowS = Math.round((last.atMs - windowStart) / 1000);
   // Steady means flat: the trend over the second half of the run says whether it is.
   const perMin = (pick: (s: Sample) => number) =>
@@ -125,7 +135,10 @@ async function main() {
     );
   row('gateway daemon', g, last.gateway, first.gateway, gTrend);
   row('idle node     ', i, last.idle, first.idle, iTrend);
-  console.log(`  ratio ${ratio.toFixed(2)}, target ≤ ${RSS_TARGET_RATIO}: ${ofTarget(ratio, RSS_TARGET_RATIO)}`);
+  row('idle node, same flags', f, last.idleFlags, first.idleFlags, perMin((s) => s.idleFlags.rssKb));
+  console.log(`  gateway flags: ${DAEMON_NODE_FLAGS.join(' ')}`);
+  console.log(`  ratio to the idle node ${ratio.toFixed(2)}, target ≤ ${RSS_TARGET_RATIO}: ${ofTarget(ratio, RSS_TARGET_RATIO)}`);
+  console.log(`  ratio to the idle node with the same flags ${ratioFlags.toFixed(2)}`);
   console.log(`gateway bundle ${bundleKb.toFixed(1)} KB (${bundleBytes} bytes), budget ${BUNDLE_BUDGET_KB} KB: ${ofTarget(bundleKb, BUNDLE_BUDGET_KB)}`);
   console.log(`laptop requests through the VM during the run: ${requests.through} of ${requests.total}`);
   console.log(`(not counted: wireguard-go, the lab's stand-in for the kernel module, ${mib(wgGoKb)})`);
@@ -136,6 +149,9 @@ async function main() {
       steadyWindowS: windowS,
       gatewayRssKb: g.median,
       idleNodeRssKb: i.median,
+      idleNodeSameFlagsRssKb: f.median,
+      gatewayNodeFlags: DAEMON_NODE_FLAGS,
+      rssRatioSameFlags: round(ratioFlags),
       gatewayPeakKb: last.gateway.hwmKb,
       idleNodePeakKb: last.idle.hwmKb,
       gatewayAnonKb: { start: first.gateway.anonKb, end: last.gateway.anonKb },

@@ -3,6 +3,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { createRunner } from '../shared/run.ts';
 import { configSource, DEFAULT_CONFIG_PATH, DEFAULT_INTERFACE, DEFAULT_TABLE, loadConfig, type GatewayConfig } from './config.ts';
 import { systemResolver } from './endpoint.ts';
+import { missingDaemonFlags } from './node-flags.ts';
 import { describePairing, pair } from './pair.ts';
 import { createLinuxPlatform } from './platform/linux.ts';
 import type { Platform } from './platform/platform.ts';
@@ -95,6 +96,8 @@ async function runDaemon(configPath: string): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void reconciler.pass());
   logLine(`started (config ${configPath})`);
+  const missing = missingDaemonFlags();
+  if (missing.length > 0) logLine(`hint: start the daemon with node ${missing.join(' ')} to keep its memory small`);
   await reconciler.start();
 }
 

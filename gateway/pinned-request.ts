@@ -1,7 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
-import { connect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { formatEndpoint, formatFingerprint } from '../shared/pairing-code.ts';
 
 /**
@@ -42,8 +41,11 @@ export class PinnedRequestError extends Error {
 
 const MAX_BODY = 256 * 1024;
 
-export function pinnedRequest(req: PinnedRequest): Promise<PinnedReply> {
+export async function pinnedRequest(req: PinnedRequest): Promise<PinnedReply> {
   const where = formatEndpoint(req.host, req.port);
+  // Loaded here, not at start: only pairing needs TLS, and the daemon stays smaller without it.
+  const { connect } = await import('node:tls');
+  const { createHash, timingSafeEqual } = await import('node:crypto');
   return new Promise((resolve, reject) => {
     let settled = false;
     let socket: TLSSocket | null = null;

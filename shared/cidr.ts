@@ -1,4 +1,3 @@
-import { randomBytes, randomInt } from 'node:crypto';
 import { describeInput, ValidationError } from './errors.ts';
 
 /**
@@ -245,12 +244,12 @@ export function hostPrefix(a: Address): Prefix {
 /** A random /22 inside 100.64.0.0/10 (RFC 6598 shared address space). */
 export function randomOverlayV4(): Prefix {
   const base = (100n << 24n) | (64n << 16n);
-  return { family: 4, network: base | (BigInt(randomInt(0, 1 << 12)) << 10n), length: 22 };
+  return { family: 4, network: base | (BigInt(randomBits(12)) << 10n), length: 22 };
 }
 
 /** fd00::/8 + a random 40-bit global ID + subnet 0, as a /64 (RFC 4193 §3.2). */
 export function randomUlaV6(): Prefix {
-  const globalId = BigInt(`0x${randomBytes(5).toString('hex')}`);
+  const globalId = BigInt(`0x${Buffer.from(randomBytes(5)).toString('hex')}`);
   return { family: 6, network: (0xfdn << 120n) | (globalId << 80n), length: 64 };
 }
 
@@ -280,4 +279,16 @@ export function normalizeRemoteAddress(s: string): string {
 /** Mapped IPv4 becomes plain IPv4; everything else is returned as is. */
 export function unmapAddress(a: Address): Address {
   return isMappedV4(a) ? { family: 4, value: a.value & 0xffffffffn } : a;
+}
+
+// Web Crypto's generator rather than node:crypto, so that the router's daemon
+// does not load node:crypto (and OpenSSL's code) just to start.
+function randomBytes(n: number): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(n));
+}
+
+/** A uniform random integer of `bits` bits (at most 32). */
+function randomBits(bits: number): number {
+  const [word = 0] = crypto.getRandomValues(new Uint32Array(1));
+  return word >>> (32 - bits);
 }

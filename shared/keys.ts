@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { ValidationError } from './errors.ts';
 
@@ -45,7 +44,7 @@ function clamp(k: Uint8Array): Uint8Array {
 }
 
 export function generateKeyPair(): { privateKey: string; publicKey: string } {
-  const secret = clamp(new Uint8Array(randomBytes(32)));
+  const secret = clamp(crypto.getRandomValues(new Uint8Array(32)));
   const publicKey = encodeKey(x25519.getPublicKey(secret));
   const privateKey = encodeKey(secret);
   secret.fill(0);

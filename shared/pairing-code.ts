@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { describeInput, ValidationError } from './errors.ts';
 import { formatAddress, parseAddress, unmapAddress, type Address } from './cidr.ts';
 
@@ -230,7 +230,7 @@ function base32Decode(text: string): Uint8Array | null {
 }
 
 function checksum(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(bytes).digest().subarray(0, CHECKSUM_BYTES));
+  return sha256(bytes).slice(0, CHECKSUM_BYTES);
 }
 
 // ---- the code ---------------------------------------------------------------

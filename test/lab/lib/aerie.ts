@@ -3,6 +3,7 @@
 // tests, the demo and the benchmarks.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DAEMON_NODE_FLAGS } from '../../../gateway/node-flags.ts';
 import { ADDR, NODE20, NODE24, PREFIX, REPO_ROOT, URLS, WG_IF, waitFor, type Lab, type LabProcess } from './lab.ts';
 
 export const CLOUD = join(REPO_ROOT, 'dist/aerie-cloud.mjs');
@@ -91,7 +92,9 @@ export async function setUpAerie(lab: Lab, opts: { publicEndpoint?: string } = {
       aerie.cloud = null;
     },
     async startGateway() {
-      const proc = lab.spawn('router', [NODE20, GATEWAY, 'run', '--config', configPath], { logFile: 'gateway.log' });
+      const proc = lab.spawn('router', [NODE20, ...DAEMON_NODE_FLAGS, GATEWAY, 'run', '--config', configPath], {
+        logFile: 'gateway.log',
+      });
       aerie.gateway = proc;
       return proc;
     },
