@@ -72,6 +72,12 @@ export function renderFirewall(d: FirewallDesired): string {
     (m, items, label) =>
       `iifname != ${set([quote(tunnel), quote('lo')])} ${m} saddr ${set(items)} drop comment "overlay and home ${label} sources are genuine only from the tunnel: the API trusts them"`,
   );
+  // The API (and later DNS and MQTT) listen on the VM's tunnel addresses; the
+  // kernel would otherwise accept packets for them on any interface.
+  const input = perFamily(
+    (m, items, label) =>
+      `iifname != ${set([quote(tunnel), quote('lo')])} ${m} daddr ${set(items)} drop comment "the VM's ${label} tunnel services answer only through the tunnel"`,
+  );
   const forward = [
     // Clamping on the way into the tunnel: rt mtu is then the tunnel's MTU.
     `oifname ${quote(tunnel)} tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu comment "clamp TCP MSS to the tunnel path MTU"`,
@@ -91,6 +97,7 @@ export function renderFirewall(d: FirewallDesired): string {
   // A base chain without rules would still be called for every packet: leave it out.
   const chains = [
     ['prerouting', 'type filter hook prerouting priority raw; policy accept;', prerouting],
+    ['input', 'type filter hook input priority filter; policy accept;', input],
     ['forward', 'type filter hook forward priority filter; policy accept;', forward],
     ['postrouting', 'type nat hook postrouting priority srcnat; policy accept;', postrouting],
   ] as const;
