@@ -1,36 +1,21 @@
 // aerie-cloud: the VM side. The composition root: it wires store, core, the
 // API apps and the platform adapters; nothing else imports this file.
-import { createAdaptorServer } from '@hono/node-server';
-import { createServer as createHttpsServer } from 'node:https';
-import type { Server } from 'node:net';
-import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ValidationError } from '../shared/errors.ts';
-import { formatAddress, nthAddress } from '../shared/cidr.ts';
-import { createRunner, type Runner } from '../shared/run.ts';
-import { createSerialQueue } from '../shared/serial-queue.ts';
+import { createRunner } from '../shared/run.ts';
 import type { AddDeviceRequest } from '../shared/schemas.ts';
 import { createApi } from './api/api.ts';
-import { identifyLocal, identifyOverlay } from './api/identify.ts';
-import { createPublicApp } from './api/public.ts';
+import { identifyLocal } from './api/identify.ts';
 import { deviceTable, qr, statusText } from './cli/output.ts';
-import { appTransport, connectControl, ControlError, createControlClient, CONTROL_SOCKET, type ControlClient } from './control/client.ts';
-import { serveControl } from './control/server.ts';
-import { homePrefixes, interfaceAddressesAt, overlayPrefixes, peerAllowedIps, VM_INDEX } from './core/addressing.ts';
-import { createCore, type Core } from './core/core.ts';
+import { appTransport, connectControl, ControlError, createControlClient, type ControlClient } from './control/client.ts';
+import { createCore } from './core/core.ts';
+import { startDaemon } from './daemon.ts';
 import { createFirewall } from './firewall/apply.ts';
-import { openStore, type Store } from './store/store.ts';
-import { DEFAULT_STATE_DIR, initState, loadState, StateError, type CloudState } from './state-dir.ts';
+import { DEFAULT_STATE_DIR, initState, openState, StateError } from './state-dir.ts';
 import { ensureForwarding } from './system/forwarding.ts';
-import { createHub, type HubDesired } from './wg/hub.ts';
+import { createHub } from './wg/hub.ts';
 
 const VERSION = '0.1.0';
-const API_PORT = 80;
-const TUNNEL_MTU = 1420;
-// The VM keeps NAT mappings towards routers open and, after a restart, greets
-// each router at its last address at once (a handshake from our side).
-const GATEWAY_KEEPALIVE = 25;
-const RECONCILE_EVERY_MS = 10_000;
 
 const USAGE = `aerie-cloud ${VERSION}: the VM side of Aerie
 
@@ -76,9 +61,9 @@ function port(text: string | boolean | undefined, field: string): number | undef
 async function client(stateDir: string): Promise<{ api: ControlClient; daemon: boolean; close(): void }> {
   const live = await connectControl(stateDir);
   if (live) return { api: live, daemon: true, close() {} };
-  const store = openStore(stateDir);
+  const { store, state } = openState(stateDir);
   try {
-    const core = createCore({ store, config: loadState(stateDir, store) });
+    const core = createCore({ store, config: state });
     const api = createControlClient(appTransport(createApi({ core }, identifyLocal)));
     return { api, daemon: false, close: () => store.close() };
   } catch (err) {
@@ -190,123 +175,27 @@ async function cmdStatus(args: string[]) {
 
 // ---- the daemon ----
 
-async function defaultRouteInterface(run: Runner): Promise<string> {
-  for (const family of ['-4', '-6']) {
-    const r = await run(['ip', '-j', family, 'route', 'show', 'default'], { allowFail: true });
-    try {
-      const dev = (JSON.parse(r.stdout || '[]') as { dev?: string }[])[0]?.dev;
-      if (dev) return dev;
-    } catch {
-      // no JSON: try the next family
-    }
-  }
-  throw new StateError('no default route, so no WAN interface to NAT through: run `aerie-cloud init --wan-interface IF`');
-}
-
-function listen(server: Server, p: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(p, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-function close(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-  });
-}
-
-function hubDesired(state: CloudState, core: Core, withEndpoints: boolean): HubDesired {
-  const devices = core.devices.list();
-  return {
-    interface: state.interface,
-    privateKey: state.privateKey,
-    listenPort: state.listenPort,
-    addresses: interfaceAddressesAt(state.overlay, VM_INDEX),
-    mtu: TUNNEL_MTU,
-    peers: devices.map((d) => ({
-      publicKey: d.publicKey,
-      allowedIps: peerAllowedIps(d),
-      // Only when restoring: afterwards WireGuard follows a roaming router by itself.
-      ...(d.role === 'gateway' && { keepalive: GATEWAY_KEEPALIVE }),
-      ...(d.role === 'gateway' && withEndpoints && d.endpoint ? { endpoint: d.endpoint } : {}),
-    })),
-    routes: homePrefixes(devices),
-  };
-}
-
 async function cmdServe(args: string[]) {
   const { stateDir } = parse(args, {});
   const run = createRunner();
-  const store: Store = openStore(stateDir);
-  const state = loadState(stateDir, store);
-  const wan = state.wanInterface ?? (await defaultRouteInterface(run));
-  const hub = createHub(run, { interface: state.interface });
-  const firewall = createFirewall(run);
-  const core = createCore({ store, config: state, peerStats: () => hub.show() });
+  const { store, state } = openState(stateDir);
   const log = (line: string) => console.log(`aerie-cloud: ${line}`);
-
-  let restored = false;
-  // Renders the whole desired state from the store and makes the OS match it.
-  const apply = async () => {
-    const devices = core.devices.list();
-    await hub.set(hubDesired(state, core, !restored));
-    restored = true;
-    await firewall.set({
-      wanInterface: wan,
-      tunnelInterface: state.interface,
-      natSources: [...overlayPrefixes(state.overlay), ...homePrefixes(devices)],
-    });
-  };
-  // One at a time; a failure is logged and the next tick tries again.
-  const serial = createSerialQueue();
-  const reconcile = () => serial(apply).catch((err) => log(`could not apply the desired state: ${(err as Error).message}`));
-
-  await ensureForwarding({ wanInterface: wan });
-  await apply();
-  core.events.on('devices-changed', () => void reconcile());
-
-  const servers: Server[] = [];
-  const api = createApi({ core }, identifyOverlay(core));
-  for (const cidr of interfaceAddressesAt(state.overlay, VM_INDEX)) {
-    const host = cidr.split('/')[0]!;
-    const server = createAdaptorServer({ fetch: api.fetch }) as unknown as Server;
-    await listen(server, API_PORT, host);
-    servers.push(server);
-  }
-  const publicServer = createAdaptorServer({
-    fetch: createPublicApp({ core, log }).fetch,
-    createServer: createHttpsServer,
-    serverOptions: { key: state.tls.keyPem, cert: state.tls.certPem },
-  }) as unknown as Server;
-  await listen(publicServer, state.pairingPort, '::').catch(() => listen(publicServer, state.pairingPort, '0.0.0.0'));
-  servers.push(publicServer);
-  const control = await serveControl(createApi({ core }, identifyLocal), join(stateDir, CONTROL_SOCKET));
-
-  // Repairs drift (a peer or route removed by hand) and remembers where peers were last seen.
-  const timer = setInterval(() => {
-    void reconcile();
-    void core.status().catch(() => {});
-  }, RECONCILE_EVERY_MS);
-
-  const v4 = formatAddress(nthAddress(state.overlay.v4, VM_INDEX));
-  log(`hub ${state.interface} up on UDP ${state.listenPort}, ${core.devices.list().length} peer(s); API on http://${v4}:${API_PORT}; pairing on port ${state.pairingPort}; NAT out of ${wan}`);
-
+  const daemon = await startDaemon({
+    stateDir,
+    state,
+    store,
+    run,
+    hub: createHub(run, { interface: state.interface }),
+    firewall: createFirewall(run),
+    ensureForwarding: (wanInterface) => ensureForwarding({ wanInterface }),
+    log,
+  });
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log(`${signal}: shutting down`);
-    clearInterval(timer);
-    await Promise.all([...servers.map(close), control.close()]);
-    await serial(async () => {});
-    await hub.set(null).catch((err) => log(`removing ${state.interface}: ${(err as Error).message}`));
-    await firewall.set(null).catch((err) => log(`removing the firewall table: ${(err as Error).message}`));
-    store.close();
+    await daemon.stop();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

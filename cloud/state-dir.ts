@@ -219,14 +219,23 @@ export function loadState(stateDir: string, store?: Store): CloudState {
         throw new StateError(`${join(dir, file)} is missing; run aerie-cloud init again to recreate it`);
       }
     };
-    const privateKey = readKeyFile(join(dir, FILES.wireguardKey), read(FILES.wireguardKey));
+    // Like ssh with its keys: a private key others may read is refused, not used.
+    const readSecret = (file: string): string => {
+      const path = join(dir, file);
+      const mode = existsSync(path) ? statSync(path).mode & 0o777 : 0;
+      if ((mode & 0o077) !== 0) {
+        throw new StateError(`${path} is readable by other users (mode ${mode.toString(8)}); fix it with: chmod 600 ${path}`);
+      }
+      return read(file);
+    };
+    const privateKey = readKeyFile(join(dir, FILES.wireguardKey), readSecret(FILES.wireguardKey));
     const certPem = read(FILES.tlsCert);
     return {
       stateDir: dir,
       interface: s[S.interface] ?? HUB_INTERFACE,
       privateKey,
       publicKey: publicKeyFromPrivate(privateKey),
-      tls: { keyPem: read(FILES.tlsKey), certPem, fingerprint: certFingerprint(certPem) },
+      tls: { keyPem: readSecret(FILES.tlsKey), certPem, fingerprint: certFingerprint(certPem) },
       overlay: { v4: parsePrefix(need(S.overlayV4)), v6: parsePrefix(need(S.overlayV6)) },
       publicHost: need(S.publicHost),
       publicPort: Number(need(S.publicPort)),
@@ -236,6 +245,22 @@ export function loadState(stateDir: string, store?: Store): CloudState {
     };
   } finally {
     if (!store) own.close();
+  }
+}
+
+/**
+ * Opens the store of an existing state directory and loads the state. Checks
+ * that the state exists first, so a mistyped directory is an error and not a
+ * new, empty database.
+ */
+export function openState(stateDir: string): { store: Store; state: CloudState } {
+  loadState(stateDir); // throws StateError, creating nothing, when there is no state
+  const store = openStore(resolve(stateDir));
+  try {
+    return { store, state: loadState(stateDir, store) };
+  } catch (err) {
+    store.close();
+    throw err;
   }
 }
 

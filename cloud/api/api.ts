@@ -3,6 +3,7 @@ import type { Core } from '../core/core.ts';
 import { toDeviceInfo } from '../core/devices.ts';
 import { readJson } from './body.ts';
 import { errorResponse, HttpError, toHttpError } from './errors.ts';
+import { checkHostAndOrigin, requireJsonBody } from './request-guard.ts';
 import { isAdmin, type Caller, type Identify } from './identify.ts';
 
 export interface ApiDeps {
@@ -11,6 +12,12 @@ export interface ApiDeps {
   bodyLimit?: number;
   /** Where unexpected (500) errors are reported; default console.error. */
   logError?: (err: unknown) => void;
+  /**
+   * The names the API is reached by (the VM's overlay addresses, plain or
+   * bracketed); a request with another Host is refused (DNS rebinding). Unset
+   * on the control socket, which no browser can reach.
+   */
+  allowedHosts?: readonly string[];
 }
 
 type Env = { Variables: { caller: Caller | null } };
@@ -30,6 +37,10 @@ export function createApi(deps: ApiDeps, identify: Identify): Hono<Env> {
     return errorResponse(c, http);
   });
   app.notFound((c) => errorResponse(c, new HttpError(404, 'not_found', `no such endpoint: ${c.req.method} ${c.req.path}`)));
+
+  // Before anything else, so a web page learns and changes nothing (see request-guard.ts).
+  app.use('*', checkHostAndOrigin(deps.allowedHosts));
+  app.use('*', requireJsonBody());
 
   app.get('/v1/health', (c) => c.json({ ok: true }));
 

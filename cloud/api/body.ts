@@ -1,12 +1,14 @@
 import type { Context } from 'hono';
 import { HttpError } from './errors.ts';
+import { isJsonContentType, unsupportedMediaType } from './request-guard.ts';
 
 export const DEFAULT_BODY_LIMIT = 8 * 1024;
 
 /**
  * Reads a JSON request body of at most `limit` bytes. Refuses by the declared
  * Content-Length first, then counts while streaming (a chunked body has none).
- * An empty body is `undefined`.
+ * An empty body is `undefined`; any other must be declared application/json
+ * (a web page cannot send that cross-origin without a CORS preflight).
  */
 export async function readJson(c: Context, limit = DEFAULT_BODY_LIMIT): Promise<unknown> {
   const tooLarge = () => new HttpError(413, 'payload_too_large', `the request body must be at most ${limit} bytes`);
@@ -27,6 +29,7 @@ export async function readJson(c: Context, limit = DEFAULT_BODY_LIMIT): Promise<
     }
     chunks.push(value);
   }
+  if (size > 0 && !isJsonContentType(c.req.header('content-type'))) throw unsupportedMediaType();
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));

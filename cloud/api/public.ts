@@ -1,12 +1,13 @@
 import { Hono, type Context } from 'hono';
 import type { Core } from '../core/core.ts';
+import { rateLimitKey } from '../core/rate-limit.ts';
 import { readJson } from './body.ts';
 import { errorResponse, HttpError, toHttpError } from './errors.ts';
 import { remoteAddress } from './identify.ts';
 
 export interface PublicAppDeps {
   core: Core;
-  /** The caller's address (default: the TCP peer, normalized); the rate limiter's key. */
+  /** The caller's address (default: the TCP peer, normalized); failures count per address (IPv4) or /64 (IPv6). */
   remoteAddress?: (c: Context) => string;
   /** Largest accepted request body in bytes (default 8 KiB). */
   bodyLimit?: number;
@@ -17,8 +18,8 @@ export interface PublicAppDeps {
 
 /**
  * The app behind the public TLS listener: pairing and a health check, nothing
- * else. Failed pairing attempts count against the caller's address; too many
- * in a minute and it gets 429 until the window passes.
+ * else. Failed pairing attempts count against the caller's address (IPv6: its
+ * /64); too many in a minute and it gets 429 until the window passes.
  */
 export function createPublicApp(deps: PublicAppDeps): Hono {
   const { core } = deps;
@@ -38,7 +39,8 @@ export function createPublicApp(deps: PublicAppDeps): Hono {
 
   app.post('/v1/pair', async (c) => {
     const from = addressOf(c);
-    const decision = core.pairLimiter.check(from);
+    const key = rateLimitKey(from);
+    const decision = core.pairLimiter.check(key);
     if (!decision.allowed) {
       log(`pair: refused ${from}: rate limited`);
       throw new HttpError(429, 'rate_limited', `too many failed pairing attempts; try again in ${decision.retryAfterSeconds} s`, {
@@ -52,7 +54,7 @@ export function createPublicApp(deps: PublicAppDeps): Hono {
     } catch (err) {
       const http = toHttpError(err);
       if (http.status < 500) {
-        core.pairLimiter.fail(from);
+        core.pairLimiter.fail(key);
         log(`pair: refused ${from}: ${http.message}`);
       }
       throw http.status < 500 ? http : err;

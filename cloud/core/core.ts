@@ -17,6 +17,12 @@ export interface CoreDeps {
   now?: () => number;
   /** Live peer counters from the hub; absent or failing means "no live data". */
   peerStats?: () => Promise<PeerStats[]> | PeerStats[];
+  /**
+   * Networks of the VM's own interface addresses outside the tunnel (canonical
+   * prefixes such as "10.0.0.0/24"); pairing refuses home prefixes overlapping
+   * them. Supplied by the platform side, so core stays free of it.
+   */
+  localPrefixes?: () => readonly string[];
   /** Failures of POST /v1/pair per source address (default 5 a minute). */
   pairLimiter?: RateLimiter;
 }
@@ -41,7 +47,7 @@ export function createCore(deps: CoreDeps): Core {
     config,
     events,
     devices: createDevices(inner),
-    pairing: createPairing(inner),
+    pairing: createPairing({ ...inner, ...(deps.localPrefixes && { localPrefixes: deps.localPrefixes }) }),
     pairLimiter: deps.pairLimiter ?? createRateLimiter({ now }),
     identify: (address) => identifyAddress(store.devices.list(), address),
     async status() {

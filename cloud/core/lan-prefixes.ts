@@ -12,9 +12,14 @@ export interface LanPrefixContext {
   gateways: readonly { name: string; lanPrefixes: readonly string[] }[];
   /** The VM's public host; a prefix containing it would route the VM's own uplink into a tunnel. */
   publicHost?: string;
+  /**
+   * Networks the VM itself is on outside the tunnel (e.g. 10.0.0.0/24 behind a
+   * cloud's 1:1 NAT): routing one of them into the tunnel would cut the VM off.
+   */
+  localPrefixes?: readonly string[];
 }
 
-/** Throws CoreError 'conflict' when a prefix clashes with the overlay, the VM or another gateway. */
+/** Throws CoreError 'conflict' when a prefix clashes with the overlay, the VM's networks or another gateway. */
 export function checkLanPrefixes(prefixes: readonly string[], ctx: LanPrefixContext): void {
   let publicAddress: Address | null = null;
   try {
@@ -32,6 +37,15 @@ export function checkLanPrefixes(prefixes: readonly string[], ctx: LanPrefixCont
     }
     if (publicAddress && prefixContains(p, publicAddress)) {
       throw new CoreError('conflict', `${field}: ${text} contains the VM's public address ${ctx.publicHost}`);
+    }
+    for (const local of ctx.localPrefixes ?? []) {
+      if (prefixesOverlap(p, parsePrefix(local))) {
+        throw new CoreError(
+          'conflict',
+          `${field}: ${text} overlaps the VM's own network ${local}; routing it into the tunnel would cut the VM off from it. ` +
+            'Renumber the home network or run the VM on another network',
+        );
+      }
     }
     for (const g of ctx.gateways) {
       const clash = g.lanPrefixes.find((other) => prefixesOverlap(p, parsePrefix(other)));

@@ -33,7 +33,12 @@ export interface Pairing {
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
 
-export function createPairing(deps: DeviceDeps): Pairing {
+export interface PairingDeps extends DeviceDeps {
+  /** The VM's own networks outside the tunnel (see CoreDeps.localPrefixes). */
+  localPrefixes?: () => readonly string[];
+}
+
+export function createPairing(deps: PairingDeps): Pairing {
   const { store, config, events, now } = deps;
 
   /** Compares against every stored code, without stopping at a match, in constant time per code. */
@@ -64,7 +69,12 @@ export function createPairing(deps: DeviceDeps): Pairing {
       );
     }
     const gateways = store.devices.list().filter((d) => d.role === 'gateway');
-    checkLanPrefixes(req.lanPrefixes, { overlay: config.overlay, gateways, publicHost: config.publicHost });
+    checkLanPrefixes(req.lanPrefixes, {
+      overlay: config.overlay,
+      gateways,
+      publicHost: config.publicHost,
+      localPrefixes: deps.localPrefixes?.() ?? [],
+    });
     const d = insertDevice(deps, { name: req.name, role: 'gateway', publicKey: req.publicKey, lanPrefixes: req.lanPrefixes });
     if (!store.pairingCodes.markUsed(code.id, t, d.name)) throw used();
     return d;

@@ -1,6 +1,9 @@
-// Counts failures per key (a source address) in a sliding window. Used by the
-// public pairing listener: after `limit` failures within `windowMs`, the key is
-// refused until the oldest of those failures leaves the window.
+import { formatAddress, formatPrefix, parseAddress } from '../../shared/cidr.ts';
+
+// Counts failures per key (an address, or an IPv6 /64: see rateLimitKey) in a
+// sliding window. Used by the public pairing listener: after `limit` failures
+// within `windowMs`, the key is refused until the oldest of those failures
+// leaves the window.
 
 export interface RateLimiterOptions {
   limit?: number; // default 5
@@ -59,4 +62,19 @@ export function createRateLimiter(opts: RateLimiterOptions = {}): RateLimiter {
       return failures.size;
     },
   };
+}
+
+/**
+ * The key a caller's failures count against: an IPv4 address itself, but the
+ * /64 of an IPv6 address, since one host usually has a whole /64 to pick
+ * fresh source addresses from. Anything unparseable is its own key.
+ */
+export function rateLimitKey(address: string): string {
+  try {
+    const a = parseAddress(address);
+    if (a.family === 4) return formatAddress(a);
+    return formatPrefix({ family: 6, network: (a.value >> 64n) << 64n, length: 64 });
+  } catch {
+    return address;
+  }
 }

@@ -1,4 +1,5 @@
 import type { Runner } from '../../shared/run.ts';
+import { wireguardGoArgv } from '../../shared/wireguard-go.ts';
 import { canonicalAllowedIp, parseWgDump, type WgPeerStats } from '../../shared/wg-conf.ts';
 import { wgSyncConf } from '../../shared/wg-setconf.ts';
 import { createSerialQueue } from '../../shared/serial-queue.ts';
@@ -65,9 +66,7 @@ export function createHub(run: Runner, opts: HubOptions = {}): Hub {
   async function createLink(name: string): Promise<LinkState> {
     const kernel = await run(['ip', 'link', 'add', 'dev', name, 'type', 'wireguard'], { allowFail: true });
     if (kernel.code !== 0) {
-      // wireguard-go forks into the background and lives until its interface is deleted.
-      // Without LOG_LEVEL its child closes our pipes; with WG_PROCESS_FOREGROUND it would not fork at all.
-      const argv = ['env', '-u', 'LOG_LEVEL', '-u', 'WG_PROCESS_FOREGROUND', wireguardGo, name];
+      const argv = wireguardGoArgv(name, wireguardGo);
       for (let attempt = 1; ; attempt++) {
         const r = await run(argv, { allowFail: true });
         if (r.code === 0) break;

@@ -160,12 +160,99 @@ test('an internal failure is a 500 that reveals nothing', async () => {
   assert.is(errors.length, 1);
 });
 
+// ---- web pages: CSRF and DNS rebinding (identity is the source address, so a browser on a device carries it) ----
+
+const VM_HOSTS = ['203.0.113.129', '2001:db8:a0::1'];
+
+/** The overlay API as served by the daemon (Host checked); `headers` replace the defaults. */
+async function guarded(core: Core, method: string, path: string, headers: Record<string, string>, body?: string) {
+  const app = createApi({ core, logError: () => {}, allowedHosts: VM_HOSTS }, (c) => core.identify(c.req.header('x-test-from') ?? ''));
+  const res = await app.request(path, { method, headers: { 'x-test-from': OWNER, host: '203.0.113.129', ...headers }, body });
+  return { status: res.status, headers: res.headers, json: (await res.json()) as Record<string, any> };
+}
+
+test('a body that is not declared application/json is refused with 415 and nothing is added', async () => {
+  const { core } = setup();
+  const app = overlayApp(core);
+  const body = JSON.stringify({ name: 'evil', role: 'owner' });
+  for (const type of ['text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', undefined]) {
+    // A web page's "simple" request: a fetch() with a string body defaults to text/plain.
+    const headers: Record<string, string> = { 'x-test-from': OWNER, ...(type && { 'content-type': type }) };
+    const res = await app.request('/v1/devices', { method: 'POST', headers, body });
+    assert.is(res.status, 415, String(type));
+    const json = (await res.json()) as Record<string, any>;
+    assert.ok(isError(json, 'unsupported_media_type'), JSON.stringify(json));
+    assert.match(json.error.message, /Content-Type: application\/json/);
+  }
+  const code = await app.request('/v1/pairing-codes', { method: 'POST', headers: { 'x-test-from': OWNER }, body: '{}' });
+  assert.is(code.status, 415, 'no pairing code for a web page either');
+  assert.equal(core.devices.list().map((d) => d.name), ['home', 'phone', 'guest'], 'nothing added');
+  const ok = await app.request('/v1/devices', {
+    method: 'POST',
+    headers: { 'x-test-from': OWNER, 'content-type': 'Application/JSON; charset=utf-8' },
+    body: JSON.stringify({ name: 'fine' }),
+  });
+  assert.is(ok.status, 201, 'JSON with a charset parameter is fine');
+  const empty = await app.request('/v1/pairing-codes', { method: 'POST', headers: { 'x-test-from': OWNER } });
+  assert.is(empty.status, 201, 'an empty body needs no Content-Type');
+});
+
+test('with allowedHosts, a request for another Host is refused (DNS rebinding)', async () => {
+  const { core } = setup();
+  for (const host of ['evil.example', 'evil.example:80', '203.0.113.130', '203.0.113.129.evil.example', '2001:db8:a0::1', '[2001:db8:a0::2]', '[2001:db8:a0::1', '']) {
+    const res = await guarded(core, 'POST', '/v1/devices', { host, 'content-type': 'application/json' }, JSON.stringify({ name: 'evil' }));
+    assert.is(res.status, 421, host);
+    assert.ok(isError(res.json, 'unexpected_host'), JSON.stringify(res.json));
+    assert.match(res.json.error.message, /unexpected Host/);
+  }
+  assert.is((await guarded(core, 'GET', '/v1/health', { host: 'evil.example' })).status, 421, 'even the health check');
+  for (const host of ['203.0.113.129', '203.0.113.129:80', '[2001:db8:a0::1]', '[2001:DB8:A0:0::1]:80']) {
+    const res = await guarded(core, 'GET', '/v1/whoami', { host });
+    assert.is(res.status, 200, host);
+    assert.is(res.json.name, 'phone');
+  }
+  assert.equal(core.devices.list().map((d) => d.name), ['home', 'phone', 'guest'], 'nothing added');
+});
+
+test('a request from another web origin is refused; the API\'s own origin is fine', async () => {
+  const { core } = setup();
+  const body = JSON.stringify({ name: 'evil' });
+  for (const origin of ['http://evil.example', 'null', 'https://203.0.113.129', 'http://203.0.113.129:8080', 'http://[2001:db8:a0::1]']) {
+    const res = await guarded(core, 'POST', '/v1/devices', { origin, 'content-type': 'application/json' }, body);
+    assert.is(res.status, 403, origin);
+    assert.ok(isError(res.json, 'forbidden_origin'), JSON.stringify(res.json));
+  }
+  assert.is((await guarded(core, 'GET', '/v1/status', { origin: 'http://evil.example' })).status, 403, 'reads too');
+  assert.equal(core.devices.list().map((d) => d.name), ['home', 'phone', 'guest'], 'nothing added');
+  const same = await guarded(core, 'POST', '/v1/devices', { origin: 'http://203.0.113.129', 'content-type': 'application/json' }, JSON.stringify({ name: 'ok' }));
+  assert.is(same.status, 201);
+  const v6 = await guarded(core, 'GET', '/v1/whoami', { host: '[2001:db8:a0::1]', origin: 'http://[2001:db8:a0::1]' });
+  assert.is(v6.status, 200);
+});
+
+test('no CORS headers, not even for a preflight', async () => {
+  const { core } = setup();
+  const preflight = await guarded(core, 'OPTIONS', '/v1/devices', {
+    origin: 'http://evil.example',
+    'access-control-request-method': 'POST',
+    'access-control-request-headers': 'content-type',
+  });
+  assert.is(preflight.status, 403);
+  const ok = await guarded(core, 'GET', '/v1/whoami', {});
+  for (const res of [preflight, ok]) {
+    const cors = [...res.headers.keys()].filter((k) => k.startsWith('access-control-'));
+    assert.equal(cors, []);
+  }
+});
+
 test('the local root identity of the control socket may do everything', async () => {
   const { core } = setup();
   const app = createApi({ core }, identifyLocal);
   assert.equal(await (await app.request('/v1/whoami')).json(), { name: 'root', role: 'local', address: 'control-socket' });
   assert.is((await app.request('/v1/status')).status, 200);
   assert.is((await app.request('/v1/devices/guest', { method: 'DELETE' })).status, 200);
+  assert.is((await app.request('/v1/status', { headers: { host: 'aerie-control' } })).status, 200, 'no Host check');
+  assert.is((await app.request('/v1/status', { headers: { origin: 'http://aerie-control' } })).status, 403, 'no web pages');
 });
 
 // ---- over a real HTTP server, identity from the socket's source address ----
@@ -177,9 +264,9 @@ function listen(server: Server, host: string): Promise<number> {
   });
 }
 
-function httpCall(port: number, host: string, from: string, method: string, path: string, body?: string) {
+function httpCall(port: number, host: string, from: string, method: string, path: string, body?: string, headers: Record<string, string> = {}) {
   return new Promise<{ status: number; json: any }>((resolve, reject) => {
-    const req = httpRequest({ host, port, method, path, localAddress: from, headers: { 'content-type': 'application/json' } }, (res) => {
+    const req = httpRequest({ host, port, method, path, localAddress: from, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));
@@ -210,6 +297,32 @@ test('over real HTTP the source address is the identity (IPv4 and v4-mapped IPv6
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
+  }
+});
+
+test('over real HTTP with allowedHosts: right Host works; text/plain, wrong Host and wrong Origin are refused', async () => {
+  const { core } = setup({ v4: '127.77.0.0/24', v6: 'fd00:77::/64' });
+  const app = createApi({ core, allowedHosts: ['127.77.0.1', '[fd00:77::1]'] }, identifyOverlay(core));
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  try {
+    const port = await listen(server, '127.77.0.1');
+    const call = (body: string | undefined, headers: Record<string, string>) =>
+      httpCall(port, '127.77.0.1', '127.77.0.3', body === undefined ? 'GET' : 'POST', body === undefined ? '/v1/whoami' : '/v1/devices', body, headers);
+    const evil = JSON.stringify({ name: 'evil', role: 'owner' });
+    assert.is((await call(evil, { 'content-type': 'text/plain' })).status, 415);
+    assert.is((await call(evil, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' })).status, 415, 'chunked');
+    const bare = await httpCall(port, '127.77.0.1', '127.77.0.3', 'POST', '/v1/pairing-codes', undefined, { 'content-type': '', 'transfer-encoding': 'chunked' });
+    assert.is(bare.status, 201, 'an empty chunked POST needs no Content-Type');
+    assert.is((await call(evil, { host: `rebound.example:${port}` })).status, 421);
+    assert.is((await call(evil, { origin: 'http://rebound.example' })).status, 403);
+    assert.is((await call(evil, { origin: `http://127.77.0.1:${port + 1}` })).status, 403);
+    assert.equal(core.devices.list().map((d) => d.name), ['home', 'phone', 'guest'], 'nothing added');
+    assert.is((await call(undefined, {})).json.name, 'phone', 'Host 127.77.0.1:port as a client sends it');
+    const added = await call(JSON.stringify({ name: 'tablet' }), { origin: `http://127.77.0.1:${port}` });
+    assert.is(added.status, 201, 'same origin');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
   }
 });
 

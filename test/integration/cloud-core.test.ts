@@ -107,6 +107,28 @@ test('a code whose redemption failed on a conflict stays usable', () => {
   assert.is(core.pairing.redeem(pairRequest(second, { name: 'cabin', lanPrefixes: ['198.51.100.128/25'] })).name, 'cabin');
 });
 
+test('home prefixes overlapping the VM\'s own networks are refused, naming the field; nothing stored', () => {
+  const { store, state } = freshVm();
+  // A VM behind 1:1 NAT: its interface is on 198.51.100.0/25 and 2001:db8:203::/64.
+  let local = ['198.51.100.0/25', '2001:db8:203::/64'];
+  const core = createCore({ store, config: state, localPrefixes: () => local });
+  const { code } = core.pairing.createCode();
+  const snapshot = () => JSON.stringify([store.devices.list(), store.pairingCodes.all().map((c) => c.usedAt)]);
+  const before = snapshot();
+  assert.throws(
+    () => core.pairing.redeem(pairRequest(code, { lanPrefixes: ['192.0.2.128/25', '198.51.100.0/24'] })),
+    coreError('conflict', /^lanPrefixes\[1\]: 198\.51\.100\.0\/24 overlaps the VM's own network 198\.51\.100\.0\/25/),
+  );
+  assert.throws(
+    () => core.pairing.redeem(pairRequest(code, { lanPrefixes: ['2001:db8:203:0:8000::/65'] })),
+    coreError('conflict', /^lanPrefixes\[0\]: .*VM's own network 2001:db8:203::\/64/),
+  );
+  assert.is(snapshot(), before, 'nothing stored, the code unused');
+  // Asked at each redemption: once the VM has left that network, the same request pairs.
+  local = ['203.0.113.0/25'];
+  assert.is(core.pairing.redeem(pairRequest(code, { lanPrefixes: ['198.51.100.0/24'] })).name, 'home');
+});
+
 test('keys already in use, including the VM\'s own, are refused', () => {
   const { core, state } = setup();
   const { code } = core.pairing.createCode();

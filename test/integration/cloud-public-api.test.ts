@@ -178,6 +178,44 @@ test('five failures a minute from one address: 429 with Retry-After, even for a 
   assert.is((await post(app, pairBody(code))).status, 200, 'allowed again after the window');
 });
 
+test('an IPv6 caller is limited by its /64: fresh addresses from the same /64 do not help', async () => {
+  const { app, core, setFrom } = setup();
+  const { code } = core.pairing.createCode();
+  const wrong = JSON.stringify({ ...JSON.parse(pairBody(code)), secret: encodeSecret(new Uint8Array(16)) });
+  for (let i = 0; i < 5; i++) {
+    setFrom(`2001:db8:66:1::${(i + 1).toString(16)}`);
+    assert.is((await post(app, wrong)).status, 403);
+  }
+  setFrom('2001:db8:66:1:aaaa:bbbb:cccc:dddd');
+  const limited = await post(app, pairBody(code));
+  assert.is(limited.status, 429, 'a new address in the same /64');
+  assert.is(limited.json.error.code, 'rate_limited');
+  setFrom('2001:db8:66:2::1');
+  assert.is((await post(app, pairBody(code))).status, 200, 'the next /64 is someone else');
+});
+
+test('IPv4 callers are still limited one address at a time', async () => {
+  const { app, core, setFrom } = setup();
+  const { code } = core.pairing.createCode();
+  const wrong = JSON.stringify({ ...JSON.parse(pairBody(code)), secret: encodeSecret(new Uint8Array(16)) });
+  setFrom('198.51.100.66');
+  for (let i = 0; i < 5; i++) assert.is((await post(app, wrong)).status, 403);
+  assert.is((await post(app, pairBody(code))).status, 429);
+  setFrom('198.51.100.67');
+  assert.is((await post(app, pairBody(code))).status, 200, 'the neighbour address is not limited');
+});
+
+test('a pairing body not declared as JSON is refused with 415; nothing stored', async () => {
+  const { app, core, store } = setup();
+  const { code } = core.pairing.createCode();
+  const before = snapshot(store);
+  const res = await post(app, pairBody(code), { 'content-type': 'text/plain' });
+  assert.is(res.status, 415);
+  assert.is(res.json.error.code, 'unsupported_media_type');
+  assert.is(snapshot(store), before);
+  assert.is((await post(app, pairBody(code))).status, 200, 'the code still works');
+});
+
 // ---- a real HTTPS listener with our certificate, pinned like the router does ----
 
 function pinnedPost(port: number, fingerprint: Uint8Array, body: string) {

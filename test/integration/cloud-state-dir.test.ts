@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -7,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { formatPrefix, prefixContains, parseAddress, parsePrefix } from '../../shared/cidr.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { publicKeyFromPrivate } from '../../shared/keys.ts';
-import { initState, loadState, StateError } from '../../cloud/state-dir.ts';
+import { initState, loadState, openState, StateError } from '../../cloud/state-dir.ts';
 
 const roots: string[] = [];
 function stateDir(): string {
@@ -156,6 +157,58 @@ test('init tightens a key file that became readable by others', () => {
   initState({ stateDir: dir, ...lab });
   assert.is(mode(join(dir, 'wireguard.key')), 0o600);
   assert.is(mode(dir), 0o700);
+});
+
+const noState = (e: unknown) => e instanceof StateError && /holds no Aerie state; create it with: aerie-cloud init/.test(e.message);
+
+test('opening a mistyped state directory is an error that creates nothing', () => {
+  const dir = stateDir();
+  assert.throws(() => openState(dir), noState);
+  assert.not.ok(existsSync(dir), 'no directory made');
+  mkdirSync(dir);
+  assert.throws(() => openState(dir), noState);
+  assert.equal(readdirSync(dir), [], 'no empty database left behind');
+  initState({ stateDir: dir, ...lab });
+  const { store, state } = openState(dir);
+  try {
+    assert.is(state.overlay.v4.length, 25);
+    assert.equal(store.devices.list(), []);
+  } finally {
+    store.close();
+  }
+});
+
+test('the CLI on a mistyped --state-dir says so, exits 1 and creates nothing', () => {
+  const dir = stateDir();
+  mkdirSync(dir);
+  const main = join(import.meta.dirname, '../../cloud/main.ts');
+  for (const args of [['status'], ['device', 'list'], ['pair']]) {
+    const r = spawnSync(process.execPath, [main, ...args, '--state-dir', dir], { encoding: 'utf8', timeout: 20_000 });
+    assert.is(r.status, 1, args.join(' '));
+    assert.match(r.stderr, /holds no Aerie state; create it with: aerie-cloud init/);
+    assert.equal(readdirSync(dir), [], `${args.join(' ')} left nothing behind`);
+  }
+});
+
+test('key files readable by other users are refused, with the chmod that fixes it', () => {
+  const dir = stateDir();
+  initState({ stateDir: dir, ...lab });
+  for (const [file, mode] of [['wireguard.key', 0o644], ['tls.key', 0o640], ['wireguard.key', 0o604]] as const) {
+    const path = join(dir, file);
+    chmodSync(path, mode);
+    assert.throws(
+      () => loadState(dir),
+      (e: unknown) =>
+        e instanceof StateError &&
+        e.message.includes(`${path} is readable by other users (mode ${mode.toString(8)})`) &&
+        e.message.includes(`chmod 600 ${path}`),
+      file,
+    );
+    chmodSync(path, 0o600);
+    assert.ok(loadState(dir).publicKey, 'fine again after the chmod');
+  }
+  chmodSync(join(dir, 'tls.crt'), 0o644);
+  assert.ok(loadState(dir), 'the certificate is public');
 });
 
 test.after(() => {

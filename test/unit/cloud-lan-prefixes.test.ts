@@ -34,4 +34,13 @@ test('a prefix holding the VM\'s own public address is refused', () => {
   checkLanPrefixes(['203.0.113.0/25'], { ...ctx, publicHost: 'vm.example.org' }); // a name cannot be checked
 });
 
+test('a prefix overlapping one of the VM\'s own networks is refused, naming both', () => {
+  const local = { ...ctx, localPrefixes: ['10.0.0.0/24', '2001:db8:203::/64'] };
+  conflict(() => checkLanPrefixes(['10.0.0.0/24'], local), /^lanPrefixes\[0\]: 10\.0\.0\.0\/24 overlaps the VM's own network 10\.0\.0\.0\/24/);
+  conflict(() => checkLanPrefixes(['198.51.100.0/24', '10.0.0.128/25'], local), /^lanPrefixes\[1\]: .*own network 10\.0\.0\.0\/24/);
+  conflict(() => checkLanPrefixes(['2001:db8:200::/40'], local), /own network 2001:db8:203::\/64/);
+  checkLanPrefixes(['10.0.1.0/24', '2001:db8:204::/64'], local); // neighbours are fine
+  checkLanPrefixes(['10.0.0.0/24'], ctx); // without the VM's networks nothing to compare
+});
+
 test.run();

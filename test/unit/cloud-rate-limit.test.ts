@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createRateLimiter } from '../../cloud/core/rate-limit.ts';
+import { createRateLimiter, rateLimitKey } from '../../cloud/core/rate-limit.ts';
 
 function clock(start = 1_000_000) {
   let t = start;
@@ -52,6 +52,15 @@ test('memory stays bounded: stale and excess keys are forgotten', () => {
   c.advance(2000);
   rl.fail('late');
   assert.is(rl.size, 1, 'keys whose failures left the window are dropped');
+});
+
+test('callers are keyed by IPv4 address, or by IPv6 /64', () => {
+  assert.is(rateLimitKey('198.51.100.2'), '198.51.100.2');
+  assert.is.not(rateLimitKey('198.51.100.2'), rateLimitKey('198.51.100.3'));
+  assert.is(rateLimitKey('2001:db8:100:7:1:2:3:4'), '2001:db8:100:7::/64');
+  assert.is(rateLimitKey('2001:db8:100:7::9'), rateLimitKey('2001:db8:100:7:ffff::1'));
+  assert.is.not(rateLimitKey('2001:db8:100:7::1'), rateLimitKey('2001:db8:100:8::1'));
+  assert.is(rateLimitKey('not an address'), 'not an address');
 });
 
 test.run();

@@ -1,0 +1,194 @@
+// The daemon behind `aerie-cloud serve`: makes the OS match the store (hub,
+// routes, firewall), serves the overlay API, the pairing listener and the
+// control socket, and keeps reconciling. Adapters are passed in, so that a test
+// can start and stop it without touching the host.
+import { createAdaptorServer } from '@hono/node-server';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:net';
+import { join } from 'node:path';
+import { formatAddress, nthAddress } from '../shared/cidr.ts';
+import type { Runner } from '../shared/run.ts';
+import { createSerialQueue } from '../shared/serial-queue.ts';
+import { createApi } from './api/api.ts';
+import { identifyLocal, identifyOverlay } from './api/identify.ts';
+import { createPublicApp } from './api/public.ts';
+import { CONTROL_SOCKET } from './control/client.ts';
+import { serveControl, type ControlServer } from './control/server.ts';
+import { homePrefixes, interfaceAddressesAt, overlayPrefixes, peerAllowedIps, vmAddresses, VM_INDEX } from './core/addressing.ts';
+import { createCore, type Core } from './core/core.ts';
+import type { Firewall } from './firewall/apply.ts';
+import { StateError, type CloudState } from './state-dir.ts';
+import type { Store } from './store/store.ts';
+import { readLocalPrefixes } from './system/local-prefixes.ts';
+import type { Hub, HubDesired } from './wg/hub.ts';
+
+export const API_PORT = 80;
+const TUNNEL_MTU = 1420;
+// The VM keeps NAT mappings towards routers open and, after a restart, greets
+// each router at its last address at once (a handshake from our side).
+const GATEWAY_KEEPALIVE = 25;
+const RECONCILE_EVERY_MS = 10_000;
+
+export interface DaemonDeps {
+  stateDir: string;
+  state: CloudState;
+  /** Closed by stop(), and when the start fails. */
+  store: Store;
+  run: Runner;
+  hub: Hub;
+  firewall: Firewall;
+  /** Turns on IP forwarding (out of the WAN interface given). */
+  ensureForwarding: (wanInterface: string) => Promise<unknown>;
+  log: (line: string) => void;
+  /** Port of the overlay API (default 80). */
+  apiPort?: number;
+  reconcileEveryMs?: number;
+}
+
+export interface Daemon {
+  core: Core;
+  /** Closes the listeners, removes hub and firewall table, closes the store; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+async function defaultRouteInterface(run: Runner): Promise<string> {
+  for (const family of ['-4', '-6']) {
+    const r = await run(['ip', '-j', family, 'route', 'show', 'default'], { allowFail: true });
+    try {
+      const dev = (JSON.parse(r.stdout || '[]') as { dev?: string }[])[0]?.dev;
+      if (dev) return dev;
+    } catch {
+      // no JSON: try the next family
+    }
+  }
+  throw new StateError('no default route, so no WAN interface to NAT through: run `aerie-cloud init --wan-interface IF`');
+}
+
+function listen(server: Server, p: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(p, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve()); // also called (with an error) for a server that never listened
+    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+  });
+}
+
+function hubDesired(state: CloudState, core: Core, withEndpoints: boolean): HubDesired {
+  const devices = core.devices.list();
+  return {
+    interface: state.interface,
+    privateKey: state.privateKey,
+    listenPort: state.listenPort,
+    addresses: interfaceAddressesAt(state.overlay, VM_INDEX),
+    mtu: TUNNEL_MTU,
+    peers: devices.map((d) => ({
+      publicKey: d.publicKey,
+      allowedIps: peerAllowedIps(d),
+      // Only when restoring: afterwards WireGuard follows a roaming router by itself.
+      ...(d.role === 'gateway' && { keepalive: GATEWAY_KEEPALIVE }),
+      ...(d.role === 'gateway' && withEndpoints && d.endpoint ? { endpoint: d.endpoint } : {}),
+    })),
+    routes: homePrefixes(devices),
+  };
+}
+
+/**
+ * Starts everything. If any step fails after the hub was first set up (a port
+ * already taken, say), hub and firewall table are removed again before the
+ * error is thrown: a daemon that is not running leaves nothing behind.
+ */
+export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
+  const { state, store, run, hub, firewall, log } = deps;
+  const apiPort = deps.apiPort ?? API_PORT;
+
+  // The VM's own networks, kept fresh by the reconcile tick; pairing refuses home prefixes overlapping them.
+  let localPrefixes: string[] = [];
+  const refreshLocalPrefixes = async () => {
+    localPrefixes = await readLocalPrefixes(run, [state.interface]);
+  };
+  const core = createCore({ store, config: state, peerStats: () => hub.show(), localPrefixes: () => localPrefixes });
+
+  // Applies run one at a time; a failure is logged and the next tick tries again.
+  const serial = createSerialQueue();
+  const servers: Server[] = [];
+  let control: ControlServer | null = null;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let applied = false;
+  let stopped: Promise<void> | null = null;
+  const stop = () =>
+    (stopped ??= (async () => {
+      clearInterval(timer);
+      await Promise.all([...servers.map(close), control?.close()]);
+      await serial(async () => {}); // let a running apply finish first
+      if (applied) {
+        await hub.set(null).catch((err) => log(`removing ${state.interface}: ${(err as Error).message}`));
+        await firewall.set(null).catch((err) => log(`removing the firewall table: ${(err as Error).message}`));
+      }
+      store.close();
+    })());
+
+  let wan = '';
+  let restored = false;
+  // Renders the whole desired state from the store and makes the OS match it.
+  const apply = async () => {
+    const devices = core.devices.list();
+    applied = true; // from here on, a failure may leave a half-made hub or table behind
+    await hub.set(hubDesired(state, core, !restored));
+    restored = true;
+    await firewall.set({
+      wanInterface: wan,
+      tunnelInterface: state.interface,
+      natSources: [...overlayPrefixes(state.overlay), ...homePrefixes(devices)],
+    });
+  };
+  const reconcile = () => serial(apply).catch((err) => log(`could not apply the desired state: ${(err as Error).message}`));
+
+  try {
+    wan = state.wanInterface ?? (await defaultRouteInterface(run));
+    await refreshLocalPrefixes();
+    await deps.ensureForwarding(wan);
+    await serial(apply);
+    core.events.on('devices-changed', () => void reconcile());
+
+    // Only the VM's overlay addresses as Host: a web page that rebinds a DNS name to them is refused.
+    const api = createApi({ core, allowedHosts: vmAddresses(state.overlay) }, identifyOverlay(core));
+    for (const host of vmAddresses(state.overlay)) {
+      const server = createAdaptorServer({ fetch: api.fetch }) as unknown as Server;
+      servers.push(server);
+      await listen(server, apiPort, host);
+    }
+    const publicServer = createAdaptorServer({
+      fetch: createPublicApp({ core, log }).fetch,
+      createServer: createHttpsServer,
+      serverOptions: { key: state.tls.keyPem, cert: state.tls.certPem },
+    }) as unknown as Server;
+    servers.push(publicServer);
+    await listen(publicServer, state.pairingPort, '::').catch(() => listen(publicServer, state.pairingPort, '0.0.0.0'));
+    control = await serveControl(createApi({ core }, identifyLocal), join(deps.stateDir, CONTROL_SOCKET));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  // Repairs drift (a peer or route removed by hand) and remembers where peers were last seen.
+  timer = setInterval(() => {
+    void reconcile();
+    void refreshLocalPrefixes().catch((err) => log(`could not read the VM's own addresses: ${(err as Error).message}`));
+    void core.status().catch(() => {});
+  }, deps.reconcileEveryMs ?? RECONCILE_EVERY_MS);
+
+  const v4 = formatAddress(nthAddress(state.overlay.v4, VM_INDEX));
+  log(
+    `hub ${state.interface} up on UDP ${state.listenPort}, ${core.devices.list().length} peer(s); ` +
+      `API on http://${v4}:${apiPort}; pairing on port ${state.pairingPort}; NAT out of ${wan}`,
+  );
+  return { core, stop };
+}

@@ -1,0 +1,135 @@
+// The daemon's start and stop with recording adapters: no interface, route or
+// firewall is touched; the listeners bind loopback addresses only.
+import { existsSync } from 'node:fs';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parsePrefix } from '../../shared/cidr.ts';
+import { createRecordingRunner } from '../../shared/run.ts';
+import { CoreError } from '../../cloud/core/errors.ts';
+import { startDaemon, type DaemonDeps } from '../../cloud/daemon.ts';
+import type { FirewallDesired } from '../../cloud/firewall/render.ts';
+import type { HubDesired } from '../../cloud/wg/hub.ts';
+import { pairRequest, vmStates } from './vm-state.ts';
+
+const freshVm = vmStates(test, 'daemon');
+
+// The VM's own interface, as `ip -j addr show` reports it: a cloud network behind 1:1 NAT.
+const IP_ADDR = JSON.stringify([
+  { ifname: 'lo', link_type: 'loopback', flags: ['LOOPBACK'], addr_info: [{ local: '127.0.0.1', prefixlen: 8 }] },
+  { ifname: 'eth0', link_type: 'ether', flags: ['UP'], addr_info: [{ local: '198.51.100.5', prefixlen: 25 }] },
+]);
+
+/**
+ * A daemon whose hub and firewall only record what they are asked; its overlay
+ * puts the VM on 127.77.0.1 and ::1, so the API can listen without an interface.
+ */
+function setup(over: { wanInterface?: string | null; pairingPort?: number } = {}) {
+  const vm = freshVm();
+  const state = {
+    ...vm.state,
+    overlay: { v4: parsePrefix('127.77.0.0/24'), v6: parsePrefix('::/126') },
+    pairingPort: over.pairingPort ?? 0,
+    wanInterface: over.wanInterface === undefined ? 'eth0' : over.wanInterface,
+  };
+  const calls: string[] = [];
+  const { run } = createRecordingRunner({ 'ip -j addr show': { stdout: IP_ADDR } });
+  const deps: DaemonDeps = {
+    stateDir: vm.dir,
+    state,
+    store: vm.store,
+    run,
+    hub: {
+      set: async (d: HubDesired | null) => void calls.push(d ? `hub ${d.interface}` : 'hub removed'),
+      show: async () => [],
+    },
+    firewall: { set: async (d: FirewallDesired | null) => void calls.push(d ? `firewall out of ${d.wanInterface}` : 'firewall removed') },
+    ensureForwarding: async () => void calls.push('forwarding'),
+    log: () => {},
+    reconcileEveryMs: 60_000,
+  };
+  return { vm, deps, calls };
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+/** A port nothing listens on right now. */
+async function freePort(host: string): Promise<number> {
+  const probe = createServer();
+  const port = await listen(probe, 0, host);
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+function get(port: number, path: string, headers: Record<string, string> = {}) {
+  return new Promise<number>((resolve, reject) => {
+    const req = httpRequest({ host: '127.77.0.1', port, path, headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('if a listener cannot bind after the hub is up, hub and firewall table are removed again', async () => {
+  const { vm, deps, calls } = setup();
+  const squatter = createServer();
+  try {
+    const port = await listen(squatter, 0, '127.77.0.1'); // the API's port is taken
+    const err = await startDaemon({ ...deps, apiPort: port }).then(
+      () => null,
+      (e: unknown) => e as NodeJS.ErrnoException,
+    );
+    assert.is(err?.code, 'EADDRINUSE');
+    assert.equal(calls, ['forwarding', 'hub aerie0', 'firewall out of eth0', 'hub removed', 'firewall removed']);
+    assert.not.ok(existsSync(join(vm.dir, 'control.sock')), 'no control socket left');
+    assert.throws(() => vm.store.devices.list(), 'the store is closed');
+  } finally {
+    await new Promise((r) => squatter.close(r));
+  }
+});
+
+test('a failure before the hub was set up removes nothing', async () => {
+  const { deps, calls } = setup({ wanInterface: null }); // and the runner knows no default route
+  try {
+    await startDaemon(deps);
+    assert.unreachable('the start should fail');
+  } catch (err) {
+    assert.match((err as Error).message, /no default route/);
+  }
+  assert.equal(calls, []);
+});
+
+test('a started daemon checks Host on the overlay API, refuses home prefixes on its own networks, and cleans up on stop', async () => {
+  const { vm, deps, calls } = setup({ pairingPort: await freePort('::') });
+  const port = await freePort('127.77.0.1');
+  const daemon = await startDaemon({ ...deps, apiPort: port });
+  try {
+    assert.is(await get(port, '/v1/health'), 200);
+    assert.is(await get(port, '/v1/health', { host: `rebound.example:${port}` }), 421);
+    assert.ok(existsSync(join(vm.dir, 'control.sock')));
+    const { code } = daemon.core.pairing.createCode();
+    assert.throws(
+      () => daemon.core.pairing.redeem(pairRequest(code, { lanPrefixes: ['198.51.100.0/24'] })),
+      (e: unknown) => e instanceof CoreError && /^lanPrefixes\[0\]: .*VM's own network 198\.51\.100\.0\/25/.test(e.message),
+    );
+    assert.is(daemon.core.pairing.redeem(pairRequest(code)).name, 'home', 'the default home prefixes are clear');
+  } finally {
+    await daemon.stop();
+    await daemon.stop(); // twice is fine
+  }
+  assert.equal(calls.slice(-2), ['hub removed', 'firewall removed']);
+  assert.is(calls.filter((c) => c === 'hub removed').length, 1);
+  assert.not.ok(existsSync(join(vm.dir, 'control.sock')));
+});
+
+test.run();
