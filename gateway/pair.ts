@@ -1,6 +1,6 @@
 import { stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ValidationError } from '../shared/errors.ts';
 import { generateKeyPair } from '../shared/keys.ts';
 import { decodePairingCode, encodeSecret, PairingCodeError } from '../shared/pairing-code.ts';
@@ -10,6 +10,7 @@ import * as v from 'valibot';
 import {
   ConfigError,
   KEY_FILE_NAME,
+  keyFilePath,
   loadConfig,
   parseConfig,
   renderConfig,
@@ -39,6 +40,8 @@ export interface PairOptions {
   force?: boolean;
   /** Bound on talking to the VM (default 10 s). */
   timeoutMs?: number;
+  /** How files are written (tests inject failures); default writeFileAtomic. */
+  writeFile?: (path: string, data: string, mode: number) => Promise<void>;
 }
 
 export interface PairResult {
@@ -71,6 +74,35 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * The key files the current config may use: the one it names, and the
+ * default name in its directory (when the config does not load, or is absent).
+ */
+async function keysInUse(configPath: string, configDir: string): Promise<string[]> {
+  const found = new Set<string>();
+  try {
+    const c = await loadConfig(configPath);
+    if (c) found.add(keyFilePath(configPath, c));
+  } catch {
+    // An unreadable config names no key; the default one below is still ours.
+  }
+  const standard = join(configDir, KEY_FILE_NAME);
+  if (await exists(standard)) found.add(standard);
+  return [...found];
+}
+
+/** The default key name when free, else one with a random suffix ("gateway-1a2b3c4d.key"). */
+async function freshKeyFile(configDir: string): Promise<string> {
+  const standard = join(configDir, KEY_FILE_NAME);
+  if (!(await exists(standard))) return standard;
+  for (let i = 0; i < 8; i++) {
+    const suffix = Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString('hex');
+    const candidate = join(configDir, KEY_FILE_NAME.replace(/\.key$/, `-${suffix}.key`));
+    if (!(await exists(candidate))) return candidate;
+  }
+  throw new PairError(`cannot find a free key file name in ${configDir}`);
+}
+
 /** What the VM said when it said no, from its `{ error: { code, message } }`. */
 function refusal(status: number, body: string): string {
   let said = '';
@@ -89,6 +121,7 @@ function refusal(status: number, body: string): string {
  * Pairs this router with the VM named in the code. Everything that can fail
  * (the code, the LAN, the VM, its answer) is checked before anything is
  * written; then the key and the config are each written atomically.
+ * Paths may be relative to the working directory; the config stores the key's absolute path.
  */
 export async function pair(opts: PairOptions): Promise<PairResult> {
   let code;
@@ -164,7 +197,10 @@ export async function pair(opts: PairOptions): Promise<PairResult> {
   }
   if (answer.vmPublicKey === keys.publicKey) throw new PairError("the VM's answer is malformed (it gave our own key back)");
 
-  const keyFile = join(dirname(opts.configPath), KEY_FILE_NAME);
+  // Absolute, so that a relative --config does not get its directory applied twice.
+  const configDir = dirname(resolve(opts.configPath));
+  const oldKeys = await keysInUse(opts.configPath, configDir);
+  const keyFile = await freshKeyFile(configDir);
   let config: GatewayConfig;
   try {
     config = parseConfig(
@@ -192,14 +228,17 @@ export async function pair(opts: PairOptions): Promise<PairResult> {
     throw e;
   }
 
-  const hadKey = await exists(keyFile);
-  await writeFileAtomic(keyFile, `${keys.privateKey}\n`, 0o600);
+  // The new key under a name no file has, then the config that points at it (each
+  // an atomic rename), then the old key: a failure anywhere leaves a working pair.
+  const write = opts.writeFile ?? writeFileAtomic;
+  await write(keyFile, `${keys.privateKey}\n`, 0o600);
   try {
-    await writeFileAtomic(opts.configPath, renderConfig(config), 0o644);
+    await write(opts.configPath, renderConfig(config), 0o644);
   } catch (e) {
-    if (!hadKey) await unlink(keyFile).catch(() => {});
+    await unlink(keyFile).catch(() => {});
     throw e;
   }
+  for (const old of oldKeys) await unlink(old).catch(() => {});
   return { config, configPath: opts.configPath, keyFile, publicKey: keys.publicKey };
 }
 

@@ -27,14 +27,15 @@ export interface Timing {
 }
 
 // Recovery budget after the VM comes back: 10 s. A dead tunnel is seen within
-// tickMs + probeTimeoutMs; a re-created peer handshakes at once, and while
-// the VM stays away that is retried every resetIntervalMs.
+// tickMs + probeTimeoutMs, confirmed one fastTickMs + probeTimeoutMs later (a
+// single lost packet is not an outage); a re-created peer handshakes at once,
+// and while the VM stays away that is retried every resetIntervalMs.
 export const DEFAULT_TIMING: Timing = {
   tickMs: 2000,
   fastTickMs: 1000,
   reconcileMs: 5000,
   probeTimeoutMs: 1000,
-  failuresBeforeReset: 1,
+  failuresBeforeReset: 2,
   resetIntervalMs: 3000,
 };
 
@@ -238,10 +239,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   function schedule(): void {
     if (stopped) return;
+    // After a failed probe the next comes soon, so that confirming an outage costs little time.
     timer = setTimeout(() => {
       timer = null;
       void runPass().then(schedule);
-    }, health === 'up' ? timing.tickMs : timing.fastTickMs);
+    }, health === 'up' && failures === 0 ? timing.tickMs : timing.fastTickMs);
   }
 
   return {

@@ -43,6 +43,9 @@ export interface RunnerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** How long output may keep arriving after the command has exited. */
+const EXIT_GRACE_MS = 500;
+
 export function createRunner(options: RunnerOptions = {}): Runner {
   const prefix = options.prefix ?? [];
   return (argv, opts = {}) => {
@@ -68,8 +71,12 @@ export function createRunner(options: RunnerOptions = {}): Runner {
       const err: Buffer[] = [];
       child.stdout?.on('data', (d: Buffer) => out.push(d));
       child.stderr?.on('data', (d: Buffer) => err.push(d));
-      child.on('error', (e) => reject(new CommandError(full, 127, e.message)));
-      child.on('close', (code, signal) => {
+      let settled = false;
+      let grace: ReturnType<typeof setTimeout> | undefined;
+      const settle = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(grace);
         const result: RunResult = {
           code: code ?? (signal ? 128 : 1),
           stdout: Buffer.concat(out).toString('utf8'),
@@ -77,7 +84,22 @@ export function createRunner(options: RunnerOptions = {}): Runner {
         };
         if (result.code !== 0 && !opts.allowFail) reject(new CommandError(full, result.code, result.stderr));
         else resolve(result);
+      };
+      child.on('error', (e) => {
+        settled = true;
+        clearTimeout(grace);
+        reject(new CommandError(full, 127, e.message));
       });
+      // 'close' waits for every holder of our pipes; a daemon's forked child may
+      // keep them open for good, so after 'exit' the output gets a moment to drain.
+      child.on('exit', (code, signal) => {
+        grace = setTimeout(() => {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+          settle(code, signal);
+        }, EXIT_GRACE_MS);
+      });
+      child.on('close', (code, signal) => settle(code, signal));
       if (typeof stdin === 'number') closeSync(stdin); // the child holds its own copy
     });
   };

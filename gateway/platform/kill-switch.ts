@@ -1,3 +1,4 @@
+import { formatPrefix, parsePrefix } from '../../shared/cidr.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { checkInterfaceName } from '../../shared/interface-name.ts';
 
@@ -7,6 +8,8 @@ export const KILL_SWITCH_TABLE = 'inet aerie_gw';
 export interface KillSwitchInput {
   tunnel: string;
   lanInterfaces: string[];
+  /** The home prefixes: the only sources LAN packets into the tunnel may have. */
+  lanPrefixes: string[];
   killSwitch: boolean;
   /** The tunnel's MTU, for clamping the MSS of connections that come in through it. */
   mtu: number;
@@ -40,15 +43,32 @@ export function renderKillSwitch(input: KillSwitchInput): string {
   if (!Number.isInteger(input.mtu) || input.mtu < 1280 || input.mtu > 9000) {
     throw new ValidationError('mtu', `expected an integer 1280-9000, got ${String(input.mtu)}`);
   }
+  if (!Array.isArray(input.lanPrefixes)) throw new ValidationError('lanPrefixes', 'expected a list of prefixes');
+  const prefixes = input.lanPrefixes.map((p, i) => parsePrefix(p, `lanPrefixes[${i}]`));
+  const sources = (family: 4 | 6) => [...new Set(prefixes.filter((p) => p.family === family).map(formatPrefix))];
   // MSS = MTU - IP header - TCP header (RFC 879): 20 + 20 for IPv4, 40 + 20 for IPv6.
   const mss4 = input.mtu - 40;
   const mss6 = input.mtu - 60;
   const syn = 'tcp flags & (syn | rst) == syn';
 
+  // Anti-spoofing (BCP 38, RFC 2827): the VM trusts a source address inside what it routes to us,
+  // and that includes the router's own overlay address, which it treats as the admin gateway.
+  // A family with no LAN prefix has no legitimate source at all.
+  const spoof = (family: 4 | 6) => {
+    const list = sources(family);
+    const match = list.length
+      ? `${family === 4 ? 'ip' : 'ip6'} saddr != { ${list.join(', ')} }`
+      : `meta nfproto ${family === 4 ? 'ipv4' : 'ipv6'}`;
+    const why = list.length ? 'whose source is not a LAN address' : 'when the LAN has no prefix of that family';
+    return `iifname ${set(lan)} oifname ${q(tunnel)} ${match} drop comment "IPv${family} from the LAN into the tunnel ${why} (anti-spoofing)"`;
+  };
+
   const rules = [
     `oifname ${q(tunnel)} ${syn} tcp option maxseg size set rt mtu comment "clamp MSS of connections into the tunnel to the path MTU"`,
     `iifname ${q(tunnel)} meta nfproto ipv4 ${syn} tcp option maxseg size > ${mss4} tcp option maxseg size set ${mss4} comment "clamp MSS of IPv4 connections from the tunnel to its MTU"`,
     `iifname ${q(tunnel)} meta nfproto ipv6 ${syn} tcp option maxseg size > ${mss6} tcp option maxseg size set ${mss6} comment "clamp MSS of IPv6 connections from the tunnel to its MTU"`,
+    spoof(4),
+    spoof(6),
     `iifname ${set(lan)} oifname ${set(lan)} accept comment "LAN to LAN stays at home"`,
     `iifname ${q(tunnel)} oifname ${set(lan)} accept comment "the tunnel may reach the LAN (phones reaching home)"`,
     ...(input.killSwitch

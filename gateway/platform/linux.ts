@@ -8,6 +8,7 @@ import { CommandError, type Runner } from '../../shared/run.ts';
 import { createSerialQueue } from '../../shared/serial-queue.ts';
 import { canonicalAllowedIp, parseWgDump, renderWgConf } from '../../shared/wg-conf.ts';
 import { wgSyncConf } from '../../shared/wg-setconf.ts';
+import { wireguardGoArgv } from '../../shared/wireguard-go.ts';
 import { checkInterfaceName } from '../../shared/interface-name.ts';
 import { KILL_SWITCH_MARK, KILL_SWITCH_TABLE, renderKillSwitch } from './kill-switch.ts';
 import type { GatewayDesired, Ownership, Platform, TunnelState } from './platform.ts';
@@ -50,6 +51,9 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
   // The peer generation last applied; undefined in a fresh process, where nothing is reset.
   let generation: number | undefined;
   const serial = createSerialQueue();
+  // The address families this host has; IPv6 may be disabled or not built in.
+  let families: Family[] = FAMILIES;
+  let saidNoIpv6 = false;
 
   // ---- reading ----
 
@@ -80,17 +84,61 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
     return r.code === 0 ? r.stdout : null;
   }
 
-  // ---- forwarding ----
+  // ---- forwarding and IPv6 ----
+
+  /** net.ipv6.conf.all.forwarding, or null on a host without IPv6 (disabled or not built). */
+  async function ipv6Forwarding(): Promise<string | null> {
+    const argv = ['sysctl', '-n', 'net.ipv6.conf.all.forwarding'];
+    const r = await run(argv, { allowFail: true });
+    if (r.code === 0) return r.stdout.trim();
+    // procps: "cannot stat /proc/sys/net/ipv6/…: No such file or directory"; busybox: "unknown key".
+    if (/no such file|cannot stat|unknown key/i.test(r.stderr)) return null;
+    throw new CommandError(argv, r.code, r.stderr);
+  }
+
+  /** The interfaces of the main table's IPv6 default route (the WAN). */
+  async function ipv6DefaultDevices(): Promise<string[]> {
+    const r = await run(['ip', '-j', '-6', 'route', 'show', 'default'], { allowFail: true });
+    if (r.code !== 0) return [];
+    const routes = JSON.parse(r.stdout || '[]') as { dev?: string; nexthops?: { dev?: string }[] }[];
+    const devs = routes.flatMap((x) => [x.dev, ...(x.nexthops ?? []).map((n) => n.dev)]);
+    return [...new Set(devs.filter((d): d is string => typeof d === 'string'))];
+  }
+
+  /**
+   * Learns whether this host has IPv6 (sets `families`); returns IPv6 forwarding's value,
+   * null without IPv6, undefined when it could not be told (then both families are tried).
+   */
+  async function detectFamilies(): Promise<string | null | undefined> {
+    const v6 = await ipv6Forwarding().catch(() => undefined);
+    families = v6 === null ? [4] : FAMILIES;
+    if (v6 === null && !saidNoIpv6) log('this host has no IPv6: applying the IPv4 part only');
+    saidNoIpv6 = v6 === null;
+    return v6;
+  }
 
   /** A gateway forwards; switched on when off, never switched off (it is not ours alone). */
-  async function ensureForwarding(): Promise<void> {
-    const keys = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'];
-    const r = await run(['sysctl', '-n', ...keys]);
-    const values = r.stdout.trim().split(/\s+/);
-    const off = keys.filter((_, i) => values[i] !== '1');
-    if (off.length === 0) return;
-    log(`enabling ${off.join(' and ')}: LAN traffic is forwarded into the tunnel`);
-    await run(['sysctl', '-qw', ...off.map((k) => `${k}=1`)]);
+  async function ensureForwarding(known: string | null | undefined): Promise<void> {
+    const v6 = known === undefined ? await ipv6Forwarding() : known;
+    const v4 = (await run(['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim();
+    if (v4 !== '1') {
+      log('enabling net.ipv4.ip_forward: LAN traffic is forwarded into the tunnel');
+      await run(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    }
+    if (v6 === null || v6 === '1') return;
+    // A forwarding host ignores router advertisements unless accept_ra is 2 (kernel
+    // ip-sysctl.rst), and a WAN default route learnt from them would expire.
+    for (const dev of await ipv6DefaultDevices()) {
+      // sysctl(8) spelling: dots in an interface name become slashes.
+      const key = `net.ipv6.conf.${dev.replaceAll('.', '/')}.accept_ra`;
+      const ra = await run(['sysctl', '-n', key], { allowFail: true });
+      if (ra.code === 0 && ra.stdout.trim() === '1') {
+        log(`setting ${key}=2 so that ${dev} keeps its IPv6 default route once forwarding is on`);
+        await run(['sysctl', '-qw', `${key}=2`]);
+      }
+    }
+    log('enabling net.ipv6.conf.all.forwarding: LAN traffic is forwarded into the tunnel');
+    await run(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
   }
 
   // ---- the WireGuard interface ----
@@ -102,7 +150,7 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
     if (kernel.code !== 0) {
       // No WireGuard in this kernel: the userspace implementation makes a TUN device and daemonizes.
       log(`kernel WireGuard unavailable (${kernel.stderr.trim() || `exit ${kernel.code}`}); starting wireguard-go ${name}`);
-      await run(['wireguard-go', name]);
+      await run(wireguardGoArgv(name));
     }
     const link = (await links()).get(name);
     if (!link) throw new Error(`interface ${name} did not appear after creating it`);
@@ -149,7 +197,8 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
   async function applyAddresses(d: GatewayDesired, link: Link): Promise<void> {
     if (link.mtu !== d.mtu) await run(['ip', 'link', 'set', 'dev', d.interface, 'mtu', String(d.mtu)]);
     if (!link.up) await run(['ip', 'link', 'set', 'dev', d.interface, 'up']);
-    await syncAddresses(run, d.interface, [...new Set(d.addresses.map(canonicalInterfaceAddress))]);
+    const usable = d.addresses.filter((a) => families.includes(parseInterfaceAddress(a, 'addresses').address.family));
+    await syncAddresses(run, d.interface, [...new Set(usable.map(canonicalInterfaceAddress))]);
   }
 
   // ---- policy routing ----
@@ -157,7 +206,7 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
   /** Makes our table match; returns false when a route had to wait for its interface. */
   async function applyRoutes(table: number, want: RouteSpec[], usable: (r: RouteSpec) => boolean): Promise<boolean> {
     let complete = true;
-    for (const family of FAMILIES) {
+    for (const family of families) {
       const { stale, missing } = diffByKey(await tableRoutes(family, table), want.filter((r) => r.family === family), routeKey);
       for (const r of stale) await run(routeArgv('del', r));
       for (const r of missing) {
@@ -170,7 +219,7 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
   }
 
   async function applyRules(table: number, want: RuleSpec[]): Promise<void> {
-    for (const family of FAMILIES) {
+    for (const family of families) {
       const { stale, missing } = diffByKey(await tableRules(family, table), want.filter((r) => r.family === family), ruleKey);
       for (const r of stale) await run(ruleArgv('del', r));
       for (const r of missing) await run(ruleArgv('add', r));
@@ -178,7 +227,7 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
   }
 
   async function applyOverlayRoutes(iface: string, want: RouteSpec[]): Promise<void> {
-    for (const family of FAMILIES) {
+    for (const family of families) {
       if (!want.some((r) => r.family === family)) continue;
       const r = await run(['ip', '-j', `-${family}`, 'route', 'show', 'table', 'main', 'dev', iface], { allowFail: true });
       const have = new Set(r.code === 0 ? parseRoutes(r.stdout, family, 254).map((x) => x.dst) : []);
@@ -192,14 +241,13 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
 
   async function apply(d: GatewayDesired): Promise<void> {
     validate(d);
-    if (owned.interface !== d.interface || owned.table !== d.table) {
-      await remove(owned);
-    }
-    owned = { interface: d.interface, table: d.table };
+    const previous = owned;
+    const v6 = await detectFamilies();
     const plan = planRouting(d);
     const killSwitch = renderKillSwitch({
       tunnel: d.interface,
       lanInterfaces: d.lan.map((l) => l.interface),
+      lanPrefixes: d.lan.flatMap((l) => l.prefixes),
       killSwitch: d.killSwitch,
       mtu: d.mtu,
     });
@@ -214,7 +262,16 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
     // The kill switch first and the rest in an order that never opens a path to the WAN:
     // LAN routes and the unreachable fallback exist before the rules that send LAN traffic to them.
     await step('kill switch', () => nft.set(killSwitch));
-    await step('forwarding', ensureForwarding);
+    if (previous.interface !== d.interface || previous.table !== d.table) {
+      // Moved to another interface or table: the new kill switch (above, one atomic replace) is in
+      // force, so dropping the old pieces opens nothing. The new ones are ours from now on either
+      // way; what of the old cannot be removed is left and said, not retried at every pass.
+      owned = { interface: d.interface, table: d.table };
+      await removeMoved(previous, d).catch((e: Error) =>
+        log(`could not remove the old tunnel ${previous.interface} or table ${previous.table}: ${e.message}`),
+      );
+    }
+    await step('forwarding', () => ensureForwarding(v6));
     let all = await links();
     const usable = (r: RouteSpec) => r.dev === undefined || all.get(r.dev)?.up === true;
     let routesComplete = false;
@@ -237,8 +294,23 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
     if (errors.length > 1) throw new Error(errors.map((e) => e.message).join('; '));
   }
 
+  /** The old link, rules and routes after a move; never the nft table, which is already the new one. */
+  async function removeMoved(old: Ownership, d: GatewayDesired): Promise<void> {
+    if (old.table !== d.table) {
+      for (const family of families) {
+        for (const r of await tableRules(family, old.table)) await run(ruleArgv('del', r));
+        for (const r of await tableRoutes(family, old.table)) await run(routeArgv('del', r));
+      }
+    }
+    if (old.interface !== d.interface) {
+      generation = undefined; // the new interface starts with a fresh peer anyway
+      if ((await links()).has(old.interface)) await run(['ip', 'link', 'del', 'dev', old.interface]);
+    }
+  }
+
   async function remove(own: Ownership): Promise<void> {
-    for (const family of FAMILIES) {
+    await detectFamilies();
+    for (const family of families) {
       for (const r of await tableRules(family, own.table)) await run(ruleArgv('del', r));
       for (const r of await tableRoutes(family, own.table)) await run(routeArgv('del', r));
     }

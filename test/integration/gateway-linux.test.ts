@@ -174,6 +174,41 @@ test('drift is repaired: interface deleted by hand, table flushed, a rule remove
   assert.match((await router.run(['wg', 'show', WG, 'peers'])).stdout, new RegExp(vm.publicKey.replace(/[+/]/g, '\\$&')));
 });
 
+/** Packets the kernel handed to the tunnel interface (wireguard-go reads them whether or not the VM answers). */
+async function intoTunnel(): Promise<number> {
+  const l = JSON.parse(await router.ip('-j', '-s', 'link', 'show', 'dev', WG)) as { stats64: { tx: { packets: number } } }[];
+  return l[0]!.stats64.tx.packets;
+}
+
+/** Three echo requests from the laptop to the VM's overlay address, from the given source. */
+async function pingVmFrom(source: string): Promise<void> {
+  const v6 = source.includes(':');
+  await lan.run(['ping', ...(v6 ? ['-6'] : []), '-c', '3', '-i', '0.2', '-W', '1', '-n', '-q', '-I', source, v6 ? '2001:db8:a0::1' : '203.0.113.129'], {
+    allowFail: true,
+    timeoutMs: 5000,
+  });
+}
+
+test('anti-spoofing: a LAN packet into the tunnel from a source outside the LAN prefixes is dropped', async () => {
+  // Only the firewall may be what drops them: no reverse-path filter on the router.
+  await router.run(['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.lan0.rp_filter=0']);
+  const spoofed = ['203.0.113.140', '2001:db8:a0::40']; // overlay addresses, as if the laptop were another device
+  await addresses(lan, 'eth0', '203.0.113.140/32', '2001:db8:a0::40/128');
+  try {
+    for (const [genuine, fake] of [[LAN4, spoofed[0]!], ['2001:db8:1a::130', spoofed[1]!]] as const) {
+      let before = await intoTunnel();
+      await pingVmFrom(genuine);
+      assert.ok((await intoTunnel()) - before >= 3, `packets from ${genuine} enter the tunnel`);
+      before = await intoTunnel();
+      await pingVmFrom(fake);
+      assert.is(await intoTunnel(), before, `not one packet from ${fake} entered the tunnel`);
+    }
+  } finally {
+    await lan.ip('addr', 'del', '203.0.113.140/32', 'dev', 'eth0');
+    await lan.ip('-6', 'addr', 'del', '2001:db8:a0::40/128', 'dev', 'eth0');
+  }
+});
+
 test('kill switch on, tunnel down: the LAN reaches nothing on the WAN, even with a route there', async () => {
   const before = await arrivedAtWan();
   for (const a of [WAN4, WAN6]) assert.not.ok(await pings(lan, a), `lan must not reach ${a}`);

@@ -11,7 +11,7 @@ import { generateKeyPair, publicKeyFromPrivate } from '../../shared/keys.ts';
 import { encodePairingCode, encodeSecret } from '../../shared/pairing-code.ts';
 import { createRecordingRunner } from '../../shared/run.ts';
 import { generateSelfSignedCert } from '../../cloud/tls-cert.ts';
-import { loadConfig } from '../../gateway/config.ts';
+import { loadConfig, readPrivateKey, writeFileAtomic } from '../../gateway/config.ts';
 import { pair, PairError } from '../../gateway/pair.ts';
 
 // The pair client against a real TLS server on loopback with a self-signed certificate.
@@ -264,6 +264,65 @@ test('bad code or bad LAN: error before any connection', async () => {
       await pairFails({ code, configPath, run: lanRunner(), lanInterfaces: ['lan0'], name: 'Bad Name' }, /^--name: /);
       assert.is(seen.tlsConnections, 0);
       assert.equal(await readdir(dir), []);
+    });
+  } finally {
+    await close(server);
+  }
+});
+
+test('relative --config: the stored key path works from the config and from another directory', async () => {
+  const { server, port } = await vm(() => ({ status: 200, body: JSON.stringify(goodAnswer) }));
+  const cwd = process.cwd();
+  try {
+    await withDir(async (dir) => {
+      process.chdir(dir);
+      const result = await pair({ code: codeFor(port).code, configPath: 'gw/gateway.json', run: lanRunner(), lanInterfaces: ['lan0'], name: 'home' });
+      assert.is(result.keyFile, join(dir, 'gw', 'gateway.key'));
+      const config = (await loadConfig('gw/gateway.json'))!;
+      const key = await readPrivateKey('gw/gateway.json', config);
+      assert.is(publicKeyFromPrivate(key), result.publicKey);
+      process.chdir(cwd);
+      assert.is(await readPrivateKey(join(dir, 'gw', 'gateway.json'), config), key, 'the same key with an absolute --config');
+    });
+  } finally {
+    process.chdir(cwd);
+    await close(server);
+  }
+});
+
+test('--force: the old key goes only after the new config is written; a failed config write keeps the old pair', async () => {
+  const { server, port } = await vm(() => ({ status: 200, body: JSON.stringify(goodAnswer) }));
+  try {
+    await withDir(async (dir, configPath) => {
+      const first = await pair({ code: codeFor(port).code, configPath, run: lanRunner(), lanInterfaces: ['lan0'], name: 'home' });
+      const oldConfigText = await readFile(configPath, 'utf8');
+      const oldKeyText = await readFile(first.keyFile, 'utf8');
+
+      // The config write fails (a full disk, say): the old config and key stay, no new key is left behind.
+      const failing = async (path: string, data: string, mode: number) => {
+        if (path === configPath) throw new Error('ENOSPC: no space left on device');
+        await writeFileAtomic(path, data, mode);
+      };
+      try {
+        await pair({ code: codeFor(port).code, configPath, run: lanRunner(), lanInterfaces: ['lan0'], force: true, writeFile: failing });
+        assert.unreachable('the config write should have failed');
+      } catch (e) {
+        assert.match((e as Error).message, /ENOSPC/);
+      }
+      assert.is(await readFile(configPath, 'utf8'), oldConfigText);
+      assert.is(await readFile(first.keyFile, 'utf8'), oldKeyText);
+      assert.equal((await readdir(dir)).sort(), ['gateway.json', 'gateway.key']);
+      const kept = (await loadConfig(configPath))!;
+      assert.is(publicKeyFromPrivate(await readPrivateKey(configPath, kept)), first.publicKey);
+
+      // Succeeding: the config names the new key, which loads; the old key is gone.
+      const again = await pair({ code: codeFor(port).code, configPath, run: lanRunner(), lanInterfaces: ['lan0'], force: true });
+      assert.is.not(again.keyFile, first.keyFile);
+      const config = (await loadConfig(configPath))!;
+      assert.is(config.privateKeyFile, again.keyFile);
+      assert.is(publicKeyFromPrivate(await readPrivateKey(configPath, config)), again.publicKey);
+      assert.is((await stat(again.keyFile)).mode & 0o777, 0o600);
+      assert.equal((await readdir(dir)).filter((f) => f.endsWith('.key')), [again.keyFile.slice(dir.length + 1)]);
     });
   } finally {
     await close(server);

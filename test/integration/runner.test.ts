@@ -37,4 +37,30 @@ test('a failing command: CommandError with argv, status and the first line of st
   assert.equal(leftovers(), []);
 });
 
+test('a command whose forked child keeps stdout open still settles, with its output, soon after it exits', async () => {
+  // Like wireguard-go daemonizing: the background sleep inherits our stdout pipe and outlives the shell.
+  const started = Date.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('the runner did not settle within 5 s')), 5000);
+  });
+  let pid = 0;
+  try {
+    const r = await Promise.race([run(['sh', '-c', 'sleep 30 & echo $!; echo started; exit 3'], { allowFail: true }), bound]);
+    pid = Number(r.stdout.split('\n')[0]);
+    assert.is(r.code, 3);
+    assert.is(r.stdout.split('\n')[1], 'started');
+    assert.ok(Date.now() - started < 3000, `settled after ${Date.now() - started} ms`);
+  } finally {
+    clearTimeout(timer);
+    if (pid > 0) {
+      try {
+        process.kill(pid);
+      } catch {
+        // already gone
+      }
+    }
+  }
+});
+
 test.run();

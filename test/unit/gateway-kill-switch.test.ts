@@ -4,7 +4,13 @@ import { ValidationError } from '../../shared/errors.ts';
 import { renderKillSwitch } from '../../gateway/platform/kill-switch.ts';
 import { golden } from './gateway-golden.ts';
 
-const base = { tunnel: 'aerie', lanInterfaces: ['lan0', 'br-guest'], killSwitch: true, mtu: 1420 };
+const base = {
+  tunnel: 'aerie',
+  lanInterfaces: ['lan0', 'br-guest'],
+  lanPrefixes: ['192.0.2.128/25', '2001:db8:1a::/64', '198.51.100.128/25'],
+  killSwitch: true,
+  mtu: 1420,
+};
 
 test('kill switch on: LAN leaves only by the tunnel, nothing but the tunnel reaches the LAN', () => {
   golden('gateway-kill-switch-on.nft', renderKillSwitch(base));
@@ -29,6 +35,29 @@ test('the LAN drop judges every packet: no conntrack state on the way out', () =
   const lanDrop = text.split('\n').find((l) => l.includes('iifname { "br-guest", "lan0" } drop'));
   assert.ok(lanDrop, 'a drop for all LAN traffic that did not go to the tunnel');
   assert.not.match(lanDrop!, /ct state/);
+});
+
+test('anti-spoofing: LAN packets into the tunnel need a LAN source, with the kill switch on or off', () => {
+  for (const killSwitch of [true, false]) {
+    const lines = renderKillSwitch({ ...base, killSwitch }).split('\n');
+    const v4 = lines.findIndex((l) => l.includes('iifname { "br-guest", "lan0" } oifname "aerie" ip saddr != { 192.0.2.128/25, 198.51.100.128/25 } drop'));
+    const v6 = lines.findIndex((l) => l.includes('iifname { "br-guest", "lan0" } oifname "aerie" ip6 saddr != { 2001:db8:1a::/64 } drop'));
+    assert.ok(v4 > 0 && v6 > 0, 'a drop for each family');
+    const firstAccept = lines.findIndex((l) => / accept comment/.test(l));
+    assert.ok(v4 < firstAccept && v6 < firstAccept, 'before any accept');
+  }
+  // No IPv6 prefix on the LAN: no IPv6 source is legitimate.
+  const v4only = renderKillSwitch({ ...base, lanPrefixes: ['192.0.2.128/25'] });
+  assert.match(v4only, /oifname "aerie" meta nfproto ipv6 drop comment/);
+  assert.not.match(v4only, /ip6 saddr/);
+});
+
+test('LAN prefixes are checked: a malformed one is refused, naming it', () => {
+  assert.throws(
+    () => renderKillSwitch({ ...base, lanPrefixes: ['192.0.2.128/25', '192.0.2.1/24'] }),
+    (e: unknown) => e instanceof ValidationError && e.field === 'lanPrefixes[1]',
+  );
+  assert.throws(() => renderKillSwitch({ ...base, lanPrefixes: ['} accept'] }), (e: unknown) => e instanceof ValidationError);
 });
 
 test('MSS clamping: path MTU into the tunnel, tunnel MTU for v4 and v6 out of it', () => {

@@ -3,13 +3,16 @@ import * as assert from 'uvu/assert';
 import { generateKeyPair } from '../../shared/keys.ts';
 import { parseConfig, type LoadedConfig } from '../../gateway/config.ts';
 import type { GatewayDesired, Platform, TunnelState } from '../../gateway/platform/platform.ts';
-import { createReconciler } from '../../gateway/reconciler.ts';
+import { createReconciler, type Timing } from '../../gateway/reconciler.ts';
 import { sampleConfig } from './gateway-fixtures.ts';
 
 const privateKey = generateKeyPair().privateKey;
 
 /** A fake world: a platform that records set() calls, a VM that answers or not, a clock we move. */
-function world(configText: Record<string, any> = { ...sampleConfig(), vm: { ...sampleConfig().vm, endpoint: 'vm.example:51820' } }) {
+function world(
+  configText: Record<string, any> = { ...sampleConfig(), vm: { ...sampleConfig().vm, endpoint: 'vm.example:51820' } },
+  timing: Partial<Timing> = {},
+) {
   let clock = 1_000_000;
   let loaded: LoadedConfig | null | Error = { config: parseConfig(configText), privateKey };
   const sets: (GatewayDesired | null)[] = [];
@@ -60,7 +63,7 @@ function world(configText: Record<string, any> = { ...sampleConfig(), vm: { ...s
     },
     log: (m) => logs.push(m),
     now: () => clock,
-    timing: { probeTimeoutMs: 10 }, // otherwise the defaults: reconcile 5 s, reset after 1 failure, at most every 3 s
+    timing: { probeTimeoutMs: 10, ...timing }, // otherwise the defaults: reconcile 5 s, reset after 2 failures, at most every 3 s
   });
   return { w, reconciler };
 }
@@ -92,10 +95,13 @@ test('VM silent with nothing coming back: peer re-created and endpoint re-resolv
   w.vmAnswers = false;
   w.dns.set('vm.example', '203.0.113.99'); // the VM came back elsewhere
   w.advance(2000);
-  await reconciler.pass(); // a failure, but the new peer still has time to handshake
+  await reconciler.pass(); // one lost probe is not an outage yet
+  assert.is(reconciler.state().health, 'up');
+  w.advance(500);
+  await reconciler.pass(); // the second in a row, but the new peer still has time to handshake
   assert.is(reconciler.state().health, 'down');
   assert.ok(w.sets.every((s) => s!.peer.generation === 0));
-  w.advance(1000);
+  w.advance(500);
   await reconciler.pass(); // 3 s after the peer was set up: re-create it
   const reset = w.sets.at(-1)!;
   assert.is(reset.peer.generation, 1);
@@ -136,7 +142,7 @@ test('a long outage is logged once, then every few minutes, not at every retry',
     w.advance(3000);
     await reconciler.pass();
   }
-  assert.is(w.sets.at(-1)!.peer.generation, 210, 'kept trying all along (10.5 minutes)');
+  assert.is(w.sets.at(-1)!.peer.generation, 209, 'kept trying all along (10.5 minutes)');
   const lines = w.logs.filter((l) => /re-creat/.test(l));
   assert.is(lines.length, 3, lines.join('\n'));
   assert.match(lines[1]!, /still no answer from the VM; re-created its peer \d+ times so far/);
@@ -161,7 +167,43 @@ test('traffic from before the probe does not count as a sign of life', async () 
   w.rx += 5000; // LAN traffic that arrived while the VM was still there
   w.advance(3000);
   await reconciler.pass();
+  w.advance(1000);
+  await reconciler.pass();
   assert.is(w.sets.at(-1)!.peer.generation, 1);
+});
+
+test('one lost probe re-creates nothing; two in a row do', async () => {
+  const { w, reconciler } = world();
+  await reconciler.pass();
+  w.vmAnswers = false;
+  w.advance(3000);
+  await reconciler.pass(); // lost once
+  assert.ok(w.sets.every((s) => s!.peer.generation === 0));
+  w.vmAnswers = true;
+  w.advance(1000);
+  await reconciler.pass(); // answered again: the count starts over
+  w.vmAnswers = false;
+  w.advance(1000);
+  await reconciler.pass();
+  assert.ok(w.sets.every((s) => s!.peer.generation === 0), 'two losses, but not in a row');
+  w.advance(1000);
+  await reconciler.pass();
+  assert.is(w.sets.at(-1)!.peer.generation, 1);
+});
+
+test('after a lost probe the confirming one comes at the fast tick, not the slow one', async () => {
+  const { w, reconciler } = world(undefined, { tickMs: 300, fastTickMs: 20 });
+  await reconciler.start(); // the first pass, answered
+  w.vmAnswers = false;
+  w.advance(10_000); // the fake clock: long past the new peer's grace time
+  const started = Date.now();
+  const deadline = started + 3000;
+  while (w.sets.at(-1)!.peer.generation === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  const elapsed = Date.now() - started;
+  await reconciler.stop();
+  assert.is(w.sets.at(-1)!.peer.generation, 1);
+  // One slow tick to the first loss, one fast tick to the second (two slow ones would be 600 ms).
+  assert.ok(elapsed < 500, `re-created after ${elapsed} ms`);
 });
 
 test('disabled in config: set(null), again on every interval', async () => {
