@@ -129,6 +129,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       await Promise.all([...servers.map(close), control?.close()]);
       await serial(async () => {}); // let a running apply finish first
       if (applied) {
+        // Where each router was last seen, so the next start can greet it there at once.
+        await core.status().catch(() => {});
         await hub.set(null).catch((err) => log(`removing ${state.interface}: ${(err as Error).message}`));
         await firewall.set(null).catch((err) => log(`removing the firewall table: ${(err as Error).message}`));
       }
