@@ -3,6 +3,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { createRunner } from '../shared/run.ts';
 import { configSource, DEFAULT_CONFIG_PATH, DEFAULT_INTERFACE, DEFAULT_TABLE, loadConfig, type GatewayConfig } from './config.ts';
 import { systemResolver } from './endpoint.ts';
+import { keepLanOffWan } from './fail-closed.ts';
 import { missingDaemonFlags } from './node-flags.ts';
 import { describePairing, pair } from './pair.ts';
 import { createLinuxPlatform } from './platform/linux.ts';
@@ -76,7 +77,16 @@ const logLine = (message: string) => process.stderr.write(`aerie-gateway: ${mess
 
 async function runDaemon(configPath: string): Promise<void> {
   // A broken config at start is an error; later, a broken edit keeps the last good one running.
-  const first = await loadConfig(configPath);
+  let first: GatewayConfig | null;
+  try {
+    first = await loadConfig(configPath);
+  } catch (e) {
+    // Fail closed: the home stays off the WAN until the config is mended.
+    if (await keepLanOffWan(configPath, createRunner()).catch(() => false)) {
+      logLine('the config does not load; the kill switch is in place until it does');
+    }
+    throw e;
+  }
   const reconciler = createReconciler({
     platform: platformFor(first, logLine),
     load: configSource(configPath),
