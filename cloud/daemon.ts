@@ -92,8 +92,8 @@ function hubDesired(state: CloudState, core: Core, withEndpoints: boolean): HubD
     peers: devices.map((d) => ({
       publicKey: d.publicKey,
       allowedIps: peerAllowedIps(d),
-      // Only when restoring: afterwards WireGuard follows a roaming router by itself.
       ...(d.role === 'gateway' && { keepalive: GATEWAY_KEEPALIVE }),
+      // Only when restoring: afterwards WireGuard follows a roaming router by itself.
       ...(d.role === 'gateway' && withEndpoints && d.endpoint ? { endpoint: d.endpoint } : {}),
     })),
     routes: homePrefixes(devices),

@@ -7,7 +7,7 @@ import { formatEndpoint, parseEndpoint } from './pairing-code.ts';
  * The configuration format of `wg setconf` / `wg syncconf` (wg(8),
  * "CONFIGURATION FILE FORMAT") and the parser of `wg show IF dump`. The text
  * holds the private key, so it never goes into argv: hand it to wg with
- * `wgSyncConf` (wg-setconf.ts).
+ * `wgSyncConf` (wg-syncconf.ts).
  */
 
 export interface WgPeerConf {

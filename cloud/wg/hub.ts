@@ -1,7 +1,7 @@
 import type { Runner } from '../../shared/run.ts';
 import { wireguardGoArgv } from '../../shared/wireguard-go.ts';
 import { canonicalAllowedIp, parseWgDump, type WgPeerStats } from '../../shared/wg-conf.ts';
-import { wgSyncConf } from '../../shared/wg-setconf.ts';
+import { wgSyncConf } from '../../shared/wg-syncconf.ts';
 import { createSerialQueue } from '../../shared/serial-queue.ts';
 import { formatEndpoint, parseEndpoint } from '../../shared/pairing-code.ts';
 import { checkInterfaceName } from '../../shared/interface-name.ts';

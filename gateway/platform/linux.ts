@@ -7,7 +7,7 @@ import { createNftTable } from '../../shared/nft-table.ts';
 import { CommandError, type Runner } from '../../shared/run.ts';
 import { createSerialQueue } from '../../shared/serial-queue.ts';
 import { canonicalAllowedIp, parseWgDump, renderWgConf } from '../../shared/wg-conf.ts';
-import { wgSyncConf } from '../../shared/wg-setconf.ts';
+import { wgSyncConf } from '../../shared/wg-syncconf.ts';
 import { wireguardGoArgv } from '../../shared/wireguard-go.ts';
 import { checkInterfaceName } from '../../shared/interface-name.ts';
 import { KILL_SWITCH_MARK, KILL_SWITCH_TABLE, renderKillSwitch } from './kill-switch.ts';

@@ -12,7 +12,7 @@ import { ValidationError } from '../../shared/errors.ts';
 import { generateKeyPair } from '../../shared/keys.ts';
 import { createHub, type HubDesired } from '../../cloud/wg/hub.ts';
 import { createFirewall } from '../../cloud/firewall/apply.ts';
-import { wgSyncConf } from '../../shared/wg-setconf.ts';
+import { wgSyncConf } from '../../shared/wg-syncconf.ts';
 import type { FirewallDesired } from '../../cloud/firewall/render.ts';
 import { requireRoot, setupOnce } from './setup.ts';
 

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

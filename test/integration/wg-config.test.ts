@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { generateKeyPair } from '../../shared/keys.ts';
 import { parseWgDump, renderWgConf, type WgConf } from '../../shared/wg-conf.ts';
 import { renderWgQuick } from '../../shared/wg-quick.ts';
-import { wgSyncConf } from '../../shared/wg-setconf.ts';
+import { wgSyncConf } from '../../shared/wg-syncconf.ts';
 import { withWgSandbox } from './wg-sandbox.ts';
 
 // What we render, through the real wg and wg-quick, on a throwaway interface

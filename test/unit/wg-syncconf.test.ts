@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ValidationError } from '../../shared/errors.ts';
 import { createRecordingRunner } from '../../shared/run.ts';
-import { wgSyncConf } from '../../shared/wg-setconf.ts';
+import { wgSyncConf } from '../../shared/wg-syncconf.ts';
 
 // The real wg reading it through /dev/stdin: test/integration/wg-config.test.ts.
 
