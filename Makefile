@@ -10,8 +10,11 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 NODE := $(CURDIR)/node_modules/.bin/node
 
 # What the lab needs from Debian (network namespaces, nftables, WireGuard in
-# user space, curl for the probes, openssl for TLS checks).
-DEB_PACKAGES := iproute2 nftables wireguard-tools wireguard-go curl iputils-ping procps openssl
+# user space, curl for the probes, openssl for TLS checks), and the real DNS
+# servers and tools the resolver is tested and measured against (unbound,
+# dnsmasq, dig, dnsperf).
+DEB_PACKAGES := iproute2 nftables wireguard-tools wireguard-go curl iputils-ping procps openssl \
+	unbound dnsmasq-base bind9-dnsutils dnsperf
 
 .PHONY: all deps deps-node deps-debian build typecheck test test-unit demo bench clean distclean
 

@@ -16,6 +16,7 @@ import { CONTROL_SOCKET } from './control/client.ts';
 import { serveControl, type ControlServer } from './control/server.ts';
 import { homePrefixes, interfaceAddressesAt, overlayPrefixes, peerAllowedIps, vmAddresses, VM_INDEX } from './core/addressing.ts';
 import { createCore, type Core } from './core/core.ts';
+import { startDns, type DnsRuntime } from './dns/runtime.ts';
 import type { Firewall } from './firewall/apply.ts';
 import { StateError, type CloudState } from './state-dir.ts';
 import type { Store } from './store/store.ts';
@@ -43,6 +44,12 @@ export interface DaemonDeps {
   /** Port of the overlay API (default 80). */
   apiPort?: number;
   reconcileEveryMs?: number;
+  /** Port of the resolver on the overlay addresses (default 53). */
+  dnsPort?: number;
+  /** For blocklist downloads (tests inject one). */
+  fetch?: typeof fetch;
+  /** Fetch blocklists at start (default true). */
+  dnsUpdateAtStart?: boolean;
 }
 
 export interface Daemon {
@@ -120,13 +127,14 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   const serial = createSerialQueue();
   const servers: Server[] = [];
   let control: ControlServer | null = null;
+  let dns: DnsRuntime | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
   let applied = false;
   let stopped: Promise<void> | null = null;
   const stop = () =>
     (stopped ??= (async () => {
       clearInterval(timer);
-      await Promise.all([...servers.map(close), control?.close()]);
+      await Promise.all([...servers.map(close), control?.close(), dns?.stop()]);
       await serial(async () => {}); // let a running apply finish first
       if (applied) {
         // Where each router was last seen, so the next start can greet it there at once.
@@ -160,8 +168,21 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     await serial(apply);
     core.events.on('devices-changed', () => void reconcile());
 
+    // The hub is up, so the overlay addresses exist to listen on.
+    dns = await startDns({
+      store,
+      overlay: state.overlay,
+      listsDir: join(deps.stateDir, 'lists'),
+      log,
+      ...(deps.dnsPort !== undefined && { port: deps.dnsPort }),
+      ...(deps.fetch && { fetch: deps.fetch }),
+      ...(deps.dnsUpdateAtStart !== undefined && { updateAtStart: deps.dnsUpdateAtStart }),
+    });
+    const dnsRuntime = dns;
+    core.events.on('devices-changed', () => dnsRuntime.devicesChanged());
+
     // Only the VM's overlay addresses as Host: a web page that rebinds a DNS name to them is refused.
-    const api = createApi({ core, allowedHosts: vmAddresses(state.overlay) }, identifyOverlay(core));
+    const api = createApi({ core, allowedHosts: vmAddresses(state.overlay), dns: dns.control }, identifyOverlay(core));
     for (const host of vmAddresses(state.overlay)) {
       const server = createAdaptorServer({ fetch: api.fetch }) as unknown as Server;
       servers.push(server);
@@ -174,7 +195,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     }) as unknown as Server;
     servers.push(publicServer);
     await listen(publicServer, state.pairingPort, '::').catch(() => listen(publicServer, state.pairingPort, '0.0.0.0'));
-    control = await serveControl(createApi({ core }, identifyLocal), join(deps.stateDir, CONTROL_SOCKET));
+    control = await serveControl(createApi({ core, dns: dns.control }, identifyLocal), join(deps.stateDir, CONTROL_SOCKET));
   } catch (err) {
     await stop();
     throw err;

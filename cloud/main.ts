@@ -1,14 +1,18 @@
 // aerie-cloud: the VM side. The composition root: it wires store, core, the
 // API apps and the platform adapters; nothing else imports this file.
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ValidationError } from '../shared/errors.ts';
 import { createRunner } from '../shared/run.ts';
 import type { AddDeviceRequest } from '../shared/schemas.ts';
 import { createApi } from './api/api.ts';
 import { identifyLocal } from './api/identify.ts';
+import { DNS_USAGE, DnsUsageError, runDns } from './cli/dns.ts';
 import { deviceTable, qr, statusText } from './cli/output.ts';
 import { appTransport, connectControl, ControlError, createControlClient, type ControlClient } from './control/client.ts';
 import { createCore } from './core/core.ts';
+import { createDnsControl, ownNames, toListSources } from './dns/control.ts';
+import { createListManager } from './dns/lists/blocklist.ts';
 import { startDaemon } from './daemon.ts';
 import { createFirewall } from './firewall/apply.ts';
 import { DEFAULT_STATE_DIR, initState, openState, StateError } from './state-dir.ts';
@@ -22,17 +26,19 @@ const USAGE = `aerie-cloud ${VERSION}: the VM side of Aerie
 Usage:
   aerie-cloud init --public-endpoint HOST[:PORT] [--wan-interface IF]
                    [--overlay-v4 CIDR] [--overlay-v6 CIDR] [--listen-port N] [--pairing-port N]
+                   [--dns-upstream SPEC]... [--dns-zone ZONE] [--dns-lists default|none]
   aerie-cloud serve
   aerie-cloud pair [--ttl MINUTES]
   aerie-cloud device add NAME [--role owner|member] [--public-key KEY] [--split]
   aerie-cloud device list [--json]
   aerie-cloud device remove NAME
   aerie-cloud status [--json]
+${DNS_USAGE}
 
 Every command takes --state-dir DIR (default ${DEFAULT_STATE_DIR}).
 While the daemon runs, commands go through its control socket and take effect at once.`;
 
-class UsageError extends Error {}
+class UsageError extends DnsUsageError {}
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -43,28 +49,38 @@ function parse(args: string[], options: Options, positionals = 0) {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  if (parsed.positionals.length !== positionals) {
+  // -1: any number of positionals (the subcommand checks them)
+  if (positionals >= 0 && parsed.positionals.length !== positionals) {
     throw new UsageError(positionals === 0 ? `unexpected argument: ${parsed.positionals[0]}` : 'missing or extra arguments');
   }
   const stateDir = (parsed.values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR;
   return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals, stateDir };
 }
 
-function port(text: string | boolean | undefined, field: string): number | undefined {
+function port(text: unknown, field: string): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ValidationError(field, 'expected a port number from 1 to 65535');
   return n;
 }
 
-/** The daemon's control socket if it runs, else the same API in-process on the state directory. */
-async function client(stateDir: string): Promise<{ api: ControlClient; daemon: boolean; close(): void }> {
+/**
+ * The daemon's control socket if it runs, else the same API in-process on the
+ * state directory (with `dns`, the blocklists are loaded from their copies too).
+ */
+async function client(stateDir: string, opts: { dns?: boolean } = {}): Promise<{ api: ControlClient; daemon: boolean; close(): void }> {
   const live = await connectControl(stateDir);
   if (live) return { api: live, daemon: true, close() {} };
   const { store, state } = openState(stateDir);
   try {
     const core = createCore({ store, config: state });
-    const api = createControlClient(appTransport(createApi({ core }, identifyLocal)));
+    let dns;
+    if (opts.dns) {
+      const lists = createListManager({ dir: join(stateDir, 'lists'), sources: toListSources(store.dns.lists()), ...ownNames(store) });
+      await lists.load();
+      dns = createDnsControl({ store, lists });
+    }
+    const api = createControlClient(appTransport(createApi({ core, ...(dns && { dns }) }, identifyLocal)));
     return { api, daemon: false, close: () => store.close() };
   } catch (err) {
     store.close();
@@ -72,8 +88,12 @@ async function client(stateDir: string): Promise<{ api: ControlClient; daemon: b
   }
 }
 
-async function withClient<T>(stateDir: string, fn: (c: { api: ControlClient; daemon: boolean }) => Promise<T>): Promise<T> {
-  const c = await client(stateDir);
+async function withClient<T>(
+  stateDir: string,
+  fn: (c: { api: ControlClient; daemon: boolean }) => Promise<T>,
+  opts: { dns?: boolean } = {},
+): Promise<T> {
+  const c = await client(stateDir, opts);
   try {
     return await fn(c);
   } finally {
@@ -91,6 +111,9 @@ async function cmdInit(args: string[]) {
     'overlay-v6': { type: 'string' },
     'listen-port': { type: 'string' },
     'pairing-port': { type: 'string' },
+    'dns-upstream': { type: 'string', multiple: true },
+    'dns-zone': { type: 'string' },
+    'dns-lists': { type: 'string' },
   });
   const publicEndpoint = values['public-endpoint'];
   if (typeof publicEndpoint !== 'string') throw new UsageError('init needs --public-endpoint HOST[:PORT] (the address routers and phones reach this VM at)');
@@ -103,9 +126,48 @@ async function cmdInit(args: string[]) {
     ...(opt('overlay-v6') && { overlayV6: opt('overlay-v6') }),
     ...(values['listen-port'] !== undefined && { listenPort: port(values['listen-port'], 'listen-port') }),
     ...(values['pairing-port'] !== undefined && { pairingPort: port(values['pairing-port'], 'pairing-port') }),
+    ...(Array.isArray(values['dns-upstream']) && { dnsUpstreams: values['dns-upstream'] as string[] }),
+    ...(opt('dns-zone') && { dnsZone: opt('dns-zone') }),
+    ...(opt('dns-lists') && { dnsLists: dnsLists(opt('dns-lists')!) }),
   });
   for (const line of result.report) console.log(line);
   console.log(result.created ? `Initialized ${stateDir}. Start the daemon with \`aerie-cloud serve\`.` : `State in ${stateDir} kept.`);
+}
+
+function dnsLists(text: string): 'default' | 'none' {
+  if (text === 'default' || text === 'none') return text;
+  throw new ValidationError('dns-lists', `expected "default" or "none", got ${JSON.stringify(text)}`);
+}
+
+async function cmdDns(args: string[]) {
+  const { values, positionals, stateDir } = parse(
+    args,
+    { json: { type: 'boolean' }, id: { type: 'string' }, force: { type: 'boolean' }, off: { type: 'boolean' } },
+    -1,
+  );
+  const [sub, ...rest] = positionals;
+  await withClient(
+    stateDir,
+    ({ api, daemon }) =>
+      runDns(
+        {
+          api,
+          daemon,
+          json: values.json === true,
+          tty: process.stderr.isTTY === true,
+          out: (text) => console.log(text),
+          progress: (text) => process.stderr.write(`\r\x1b[K${text}`),
+        },
+        sub,
+        rest,
+        {
+          ...(typeof values.id === 'string' && { id: values.id }),
+          ...(values.force === true && { force: true }),
+          ...(values.off === true && { off: true }),
+        },
+      ),
+    { dns: true },
+  );
 }
 
 async function cmdPair(args: string[]) {
@@ -215,6 +277,8 @@ async function main(argv: string[]): Promise<void> {
       return cmdDevice(rest);
     case 'status':
       return cmdStatus(rest);
+    case 'dns':
+      return cmdDns(rest);
     case '--version':
       console.log(VERSION);
       return;
@@ -232,6 +296,6 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);
   console.error(`aerie-cloud: ${message}`);
-  if (err instanceof UsageError) console.error('Run `aerie-cloud --help` for usage.');
-  process.exit(err instanceof ControlError || err instanceof UsageError || err instanceof ValidationError || err instanceof StateError ? 1 : 2);
+  if (err instanceof DnsUsageError) console.error('Run `aerie-cloud --help` for usage.');
+  process.exit(err instanceof ControlError || err instanceof DnsUsageError || err instanceof ValidationError || err instanceof StateError ? 1 : 2);
 });

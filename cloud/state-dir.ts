@@ -14,6 +14,9 @@ import { ValidationError } from '../shared/errors.ts';
 import { checkInterfaceName } from '../shared/interface-name.ts';
 import { generateKeyPair, publicKeyFromPrivate } from '../shared/keys.ts';
 import { formatEndpoint, formatFingerprint, parseEndpoint } from '../shared/pairing-code.ts';
+import { checkZone, DNS_KEYS } from './core/dns-settings.ts';
+import { DEFAULT_SOURCES } from './dns/lists/blocklist.ts';
+import { formatUpstream, parseUpstream } from './dns/upstream/spec.ts';
 import { openStore, type Store } from './store/store.ts';
 import { certFingerprint, generateSelfSignedCert } from './tls-cert.ts';
 
@@ -71,6 +74,11 @@ export interface InitOptions {
   /** Default: the port of publicEndpoint, else 51820. */
   listenPort?: number;
   pairingPort?: number;
+  /** Upstreams of the VM's resolver ("udp:127.0.0.1", "dot:HOST@IP", …). */
+  dnsUpstreams?: string[];
+  dnsZone?: string;
+  /** On first init: start with the default blocklists (default) or none. */
+  dnsLists?: 'default' | 'none';
 }
 
 export interface InitResult {
@@ -101,6 +109,8 @@ export function initState(opts: InitOptions): InitResult {
   const overlayV6 = opts.overlayV6 === undefined ? undefined : checkOverlay(opts.overlayV6, 6, 'overlayV6');
   if (opts.listenPort !== undefined) checkPort(opts.listenPort, 'listenPort');
   if (opts.pairingPort !== undefined) checkPort(opts.pairingPort, 'pairingPort');
+  const dnsUpstreams = opts.dnsUpstreams?.map((u, i) => formatUpstream(parseUpstream(u, `dnsUpstreams[${i}]`)));
+  const dnsZone = opts.dnsZone === undefined ? undefined : checkZone(opts.dnsZone, 'dnsZone');
   let explicitPort = true;
   let endpoint: { host: string; port: number };
   try {
@@ -159,6 +169,19 @@ export function initState(opts: InitOptions): InitResult {
         set(S.pairingPort, String(opts.pairingPort ?? DEFAULT_PAIRING_PORT), 'pairing port');
       }
       if (wanInterface !== undefined) set(S.wanInterface, wanInterface, 'WAN interface');
+      if (dnsUpstreams?.length) set(DNS_KEYS.upstreams, JSON.stringify(dnsUpstreams), 'DNS upstreams');
+      if (dnsZone !== undefined) set(DNS_KEYS.zone, dnsZone, 'DNS zone (a running daemon uses it after a restart)');
+      if (store.settings.get(DNS_KEYS.listsSeeded) === undefined) {
+        store.settings.set(DNS_KEYS.listsSeeded, '1');
+        if (opts.dnsLists !== 'none') {
+          for (const l of DEFAULT_SOURCES) {
+            if (!store.dns.lists().some((r) => r.id === l.id || r.url === l.url)) {
+              store.dns.addList({ id: l.id, url: l.url, enabled: true, addedAt: Date.now() });
+            }
+          }
+          report.push(`added the default blocklists: ${DEFAULT_SOURCES.map((l) => l.id).join(', ')}`);
+        }
+      }
     });
 
     const keyPath = join(dir, FILES.wireguardKey);

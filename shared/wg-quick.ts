@@ -13,6 +13,8 @@ export interface WgQuickConf {
   privateKey: string;
   addresses: string[];
   dns?: string[];
+  /** Search domains, written after the servers on the DNS line (wg-quick(8) tells them apart). */
+  dnsSearch?: string[];
   mtu?: number;
   peer: { publicKey: string; endpoint: string; allowedIps: string[]; keepalive?: number };
 }
@@ -25,6 +27,16 @@ function interfaceAddress(text: string, field: string): string {
   }
   const { address, prefix } = parseInterfaceAddress(text, field);
   return formatInterfaceAddress(address, prefix.length);
+}
+
+// RFC 1123 §2.1 host names: letters, digits and hyphens, labels of 1-63, at most 253 in all.
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+function searchDomain(text: unknown, field: string): string {
+  if (typeof text !== 'string' || text.length > 253 || !text.split('.').every((l) => LABEL.test(l))) {
+    throw new ValidationError(field, `expected a domain name such as aerie.internal, got ${JSON.stringify(text)}`);
+  }
+  return text;
 }
 
 export function renderWgQuick(conf: WgQuickConf): string {
@@ -40,7 +52,8 @@ export function renderWgQuick(conf: WgQuickConf): string {
   if (conf.dns !== undefined) {
     if (!Array.isArray(conf.dns)) throw new ValidationError('dns', 'expected a list of addresses');
     const dns = conf.dns.map((d, i) => formatAddress(parseAddress(d, `dns[${i}]`)));
-    if (dns.length > 0) lines.push(`DNS = ${dns.join(', ')}`);
+    const search = (conf.dnsSearch ?? []).map((d, i) => searchDomain(d, `dnsSearch[${i}]`));
+    if (dns.length > 0) lines.push(`DNS = ${[...dns, ...search].join(', ')}`);
   }
   if (conf.mtu !== undefined) {
     // 1280 is the least IPv6 allows (RFC 8200 §5), and the tunnel carries IPv6.

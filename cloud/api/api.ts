@@ -1,7 +1,9 @@
 import { Hono, type Context } from 'hono';
 import type { Core } from '../core/core.ts';
 import { toDeviceInfo } from '../core/devices.ts';
+import type { DnsControl } from '../dns/control.ts';
 import { readJson } from './body.ts';
+import { mountDns } from './dns.ts';
 import { errorResponse, HttpError, toHttpError } from './errors.ts';
 import { checkHostAndOrigin, requireJsonBody } from './request-guard.ts';
 import { isAdmin, type Caller, type Identify } from './identify.ts';
@@ -18,6 +20,8 @@ export interface ApiDeps {
    * on the control socket, which no browser can reach.
    */
   allowedHosts?: readonly string[];
+  /** The DNS settings, lists and counters (absent: no /v1/dns routes). */
+  dns?: DnsControl;
 }
 
 type Env = { Variables: { caller: Caller | null } };
@@ -93,6 +97,8 @@ export function createApi(deps: ApiDeps, identify: Identify): Hono<Env> {
     c.header('Cache-Control', 'no-store');
     return c.json(core.pairing.createCode(body ?? {}), 201);
   });
+
+  if (deps.dns) mountDns(app, deps.dns, admin, deps.bodyLimit);
 
   return app;
 }

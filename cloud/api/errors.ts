@@ -22,6 +22,7 @@ const CORE_STATUS: Record<CoreErrorCode, ContentfulStatusCode> = {
   conflict: 409,
   invalid_code: 403,
   exhausted: 409,
+  unavailable: 503,
 };
 
 /** Maps anything thrown to an HttpError; unknown errors become a 500 that reveals nothing. */

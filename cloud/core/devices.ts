@@ -13,7 +13,9 @@ import {
   interfaceAddressesAt,
   maxHostIndex,
   overlayPrefixes,
+  vmAddresses,
 } from './addressing.ts';
+import { readDnsSettings } from './dns-settings.ts';
 import { KEEPALIVE_SECONDS, type CoreConfig } from './config.ts';
 import { CoreError } from './errors.ts';
 
@@ -76,6 +78,7 @@ export function insertDevice(
     lanPrefixes: d.lanPrefixes,
     createdAt: deps.now(),
     endpoint: null,
+    dnsBlocking: true,
   };
   store.devices.insert(record);
   return record;
@@ -104,6 +107,9 @@ export function createDevices(deps: DeviceDeps): Devices {
         name: device.name,
         privateKey: generated.privateKey,
         addresses: interfaceAddressesAt(config.overlay, device.hostIndex),
+        // The VM's resolver, and its zone as search domain so that `laptop` alone resolves.
+        dns: vmAddresses(config.overlay),
+        dnsSearch: [readDnsSettings(store.settings).zone],
         peer: {
           publicKey: config.publicKey,
           endpoint: formatEndpoint(config.publicHost, config.publicPort),

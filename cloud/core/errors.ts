@@ -6,7 +6,8 @@ export type CoreErrorCode =
   | 'not_found' // no such device
   | 'conflict' // name, key or prefix already taken
   | 'invalid_code' // pairing code unknown, used or expired
-  | 'exhausted'; // no overlay address left
+  | 'exhausted' // no overlay address left
+  | 'unavailable'; // needs the running daemon (live DNS counters, say)
 
 export class CoreError extends Error {
   readonly code: CoreErrorCode;

@@ -16,9 +16,11 @@ export interface DeviceRecord {
   createdAt: number; // unix ms
   /** Last WireGuard endpoint seen for the peer ("host:port"), if any. */
   endpoint: string | null;
+  /** The VM's resolver blocks ads for this device (and, for a gateway, its home). */
+  dnsBlocking: boolean;
 }
 
-export type NewDevice = Omit<DeviceRecord, 'endpoint'>;
+export type NewDevice = Omit<DeviceRecord, 'endpoint' | 'dnsBlocking'>;
 
 export interface DeviceTable {
   list(): DeviceRecord[];
@@ -28,9 +30,11 @@ export interface DeviceTable {
   /** Removes the device and its prefixes; false if there was none by that name. */
   remove(name: string): boolean;
   setEndpoint(name: string, endpoint: string | null): void;
+  /** False if there was no device by that name. */
+  setDnsBlocking(name: string, on: boolean): boolean;
 }
 
-const COLUMNS = 'id, name, role, public_key, host_index, address_v4, address_v6, created_at, endpoint';
+const COLUMNS = 'id, name, role, public_key, host_index, address_v4, address_v6, created_at, endpoint, dns_blocking';
 
 export function createDeviceTable(db: DatabaseSync, transaction: <T>(fn: () => T) => T): DeviceTable {
   const listStmt = db.prepare(`SELECT ${COLUMNS} FROM devices ORDER BY host_index`);
@@ -45,6 +49,7 @@ export function createDeviceTable(db: DatabaseSync, transaction: <T>(fn: () => T
   const insertPrefix = db.prepare('INSERT INTO device_prefixes (device_id, position, prefix) VALUES (?, ?, ?)');
   const removeStmt = db.prepare('DELETE FROM devices WHERE name = ?');
   const endpointStmt = db.prepare('UPDATE devices SET endpoint = ? WHERE name = ?');
+  const dnsBlockingStmt = db.prepare('UPDATE devices SET dns_blocking = ? WHERE name = ?');
 
   const toRecord = (r: Record<string, unknown>, lanPrefixes: string[]): DeviceRecord => ({
     name: String(r.name),
@@ -56,6 +61,7 @@ export function createDeviceTable(db: DatabaseSync, transaction: <T>(fn: () => T
     lanPrefixes,
     createdAt: Number(r.created_at),
     endpoint: r.endpoint === null ? null : String(r.endpoint),
+    dnsBlocking: Number(r.dns_blocking) === 1,
   });
   const one = (r: Record<string, unknown> | undefined) =>
     r ? toRecord(r, prefixesOf.all(r.id as number).map((p) => String(p.prefix))) : undefined;
@@ -81,5 +87,6 @@ export function createDeviceTable(db: DatabaseSync, transaction: <T>(fn: () => T
     },
     remove: (name) => Number(removeStmt.run(name).changes) === 1,
     setEndpoint: (name, endpoint) => void endpointStmt.run(endpoint, name),
+    setDnsBlocking: (name, on) => Number(dnsBlockingStmt.run(on ? 1 : 0, name).changes) === 1,
   };
 }

@@ -40,4 +40,22 @@ export const migrations: readonly string[] = [
     used_by     TEXT
   ) STRICT;
   `,
+  // 2: DNS: blocklist sources, the owner's allow/block names, a per-device blocking switch.
+  `
+  CREATE TABLE dns_lists (
+    id       TEXT PRIMARY KEY,
+    url      TEXT NOT NULL UNIQUE,
+    enabled  INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    added_at INTEGER NOT NULL
+  ) STRICT;
+
+  -- a name (and its subdomains) is either always allowed or always blocked
+  CREATE TABLE dns_names (
+    name     TEXT PRIMARY KEY,
+    action   TEXT NOT NULL CHECK (action IN ('allow', 'block')),
+    added_at INTEGER NOT NULL
+  ) STRICT;
+
+  ALTER TABLE devices ADD COLUMN dns_blocking INTEGER NOT NULL DEFAULT 1 CHECK (dns_blocking IN (0, 1));
+  `,
 ];

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { createDeviceTable, type DeviceTable } from './devices.ts';
+import { createDnsTable, type DnsTable } from './dns.ts';
 import { migrations } from './migrations.ts';
 import { createPairingCodeTable, type PairingCodeTable } from './pairing-codes.ts';
 import { createSettingsTable, type SettingsTable } from './settings.ts';
@@ -12,6 +13,7 @@ export interface Store {
   readonly settings: SettingsTable;
   readonly devices: DeviceTable;
   readonly pairingCodes: PairingCodeTable;
+  readonly dns: DnsTable;
   /**
    * Runs `fn` in one write transaction (BEGIN IMMEDIATE, so a second process
    * waits instead of failing half-way); rolls back if it throws. Nested calls
@@ -67,6 +69,7 @@ export function openDatabase(path: string): Store {
     settings: createSettingsTable(db),
     devices: createDeviceTable(db, transaction),
     pairingCodes: createPairingCodeTable(db),
+    dns: createDnsTable(db),
     transaction,
     get version() {
       return userVersion(db);

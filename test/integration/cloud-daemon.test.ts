@@ -49,6 +49,8 @@ function setup(over: { wanInterface?: string | null; pairingPort?: number } = {}
     ensureForwarding: async () => void calls.push('forwarding'),
     log: () => {},
     reconcileEveryMs: 60_000,
+    dnsPort: 0,
+    dnsUpdateAtStart: false,
   };
   return { vm, deps, calls };
 }

@@ -36,6 +36,49 @@ const phone: NewDevice = {
   lanPrefixes: [],
 };
 
+test('DNS sources, own names and the per-device switch are stored and survive a reopen', () => {
+  const dir = tempDir();
+  const store = openStore(dir);
+  store.devices.insert(gateway);
+  store.dns.addList({ id: 'ads', url: 'https://lists.example/ads.txt', enabled: true, addedAt: 1 });
+  store.dns.addList({ id: 'local', url: '/srv/lists/local.txt', enabled: true, addedAt: 2 });
+  assert.throws(() => store.dns.addList({ id: 'again', url: 'https://lists.example/ads.txt', enabled: true, addedAt: 3 }), /UNIQUE/);
+  assert.ok(store.dns.setListEnabled('local', false));
+  assert.not.ok(store.dns.setListEnabled('missing', false));
+  store.dns.setName({ name: 'ads.example', action: 'block', addedAt: 4 });
+  store.dns.setName({ name: 'ads.example', action: 'allow', addedAt: 5 }); // one action per name: the last wins
+  store.dns.setName({ name: 'tracker.example', action: 'block', addedAt: 6 });
+  assert.ok(store.devices.setDnsBlocking('home', false));
+  assert.not.ok(store.devices.setDnsBlocking('nobody', false));
+  store.close();
+
+  const again = openStore(dir);
+  assert.equal(again.dns.lists().map((l) => [l.id, l.enabled]), [['ads', true], ['local', false]]);
+  assert.equal(again.dns.names().map((n) => [n.name, n.action]), [['ads.example', 'allow'], ['tracker.example', 'block']]);
+  assert.is(again.devices.get('home')?.dnsBlocking, false);
+  assert.ok(again.dns.removeList('ads'));
+  assert.not.ok(again.dns.removeList('ads'));
+  assert.ok(again.dns.removeName('tracker.example'));
+  assert.equal(again.dns.names().map((n) => n.name), ['ads.example']);
+  again.close();
+});
+
+test('a database of the first schema keeps its devices, each with ad blocking on, after the upgrade', () => {
+  const dir = tempDir();
+  const old = new DatabaseSync(join(dir, 'aerie.db'));
+  old.exec(migrations[0]!);
+  old.exec('PRAGMA user_version = 1');
+  old
+    .prepare('INSERT INTO devices (name, role, public_key, host_index, address_v4, address_v6, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    .run('home', 'gateway', gateway.publicKey, 2, gateway.addressV4, gateway.addressV6, 1);
+  old.close();
+  const store = openStore(dir);
+  assert.is(store.version, migrations.length);
+  assert.is(store.devices.get('home')?.dnsBlocking, true);
+  assert.equal(store.dns.lists(), []);
+  store.close();
+});
+
 test('a new database is migrated, in WAL mode, and its data survives a reopen', () => {
   const dir = tempDir();
   const store = openStore(dir);
@@ -53,7 +96,7 @@ test('a new database is migrated, in WAL mode, and its data survives a reopen', 
 
   const again = openStore(dir);
   assert.is(again.settings.get('overlay_v4'), '203.0.113.128/25');
-  assert.equal(again.devices.get('home'), { ...gateway, endpoint: '198.51.100.2:40000' });
+  assert.equal(again.devices.get('home'), { ...gateway, endpoint: '198.51.100.2:40000', dnsBlocking: true });
   assert.equal(again.devices.list().map((d) => d.name), ['home', 'phone']);
   assert.is(again.devices.getByPublicKey(phone.publicKey)?.name, 'phone');
   const [code] = again.pairingCodes.all();

@@ -30,7 +30,7 @@ export function vmStates(suite: Test, name: string): () => VmState {
     const root = mkdtempSync(join(tmpdir(), `aerie-${name}-`));
     roots.push(root);
     const dir = join(root, 'state');
-    initState({ stateDir: dir, publicEndpoint: '203.0.113.10', overlayV4: '203.0.113.128/25', overlayV6: '2001:db8:a0::/64' });
+    initState({ stateDir: dir, publicEndpoint: '203.0.113.10', overlayV4: '203.0.113.128/25', overlayV6: '2001:db8:a0::/64', dnsLists: 'none' });
     const open = () => {
       const store = openStore(dir);
       stores.push(store);

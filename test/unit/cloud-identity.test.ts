@@ -13,6 +13,7 @@ const device = (name: string, role: DeviceRecord['role'], i: number, lanPrefixes
   lanPrefixes,
   createdAt: 0,
   endpoint: null,
+  dnsBlocking: true,
 });
 const devices = [
   device('home', 'gateway', 2, ['192.0.2.128/25', '2001:db8:1a::/64']),
