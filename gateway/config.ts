@@ -1,10 +1,14 @@
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import * as v from 'valibot';
 import { ValidationError } from '../shared/errors.ts';
 import { isValidKey } from '../shared/keys.ts';
 import { DeviceName, Endpoint, InterfaceAddress, IpAddress, IpPrefix, Key, LanPrefix, parseWith } from '../shared/schemas.ts';
 import { checkInterfaceName } from '../shared/interface-name.ts';
+import { writeFileAtomic } from './atomic-file.ts';
+import { checkResolvFilePath } from './platform/resolv-file.ts';
+
+export { writeFileAtomic };
 
 /**
  * The router's one config file (JSON). Everything the VM told us at pairing
@@ -45,6 +49,14 @@ export const GatewayConfigSchema = v.pipe(
     enabled: v.optional(v.boolean(), true),
     /** LAN traffic may leave only through the tunnel (fails closed). */
     killSwitch: v.optional(v.boolean(), true),
+    /** The LAN's DNS (port 53, to any address) goes to this router's resolver; DNS over TLS/QUIC is refused. */
+    dnsIntercept: v.optional(v.boolean(), true),
+    /**
+     * A file this router's resolver reads its upstreams from (dnsmasq --resolv-file): written
+     * with the VM's resolver addresses (vm.api). Absolute. Left in place when Aerie is
+     * disabled or taken down, so that DNS fails closed.
+     */
+    dnsResolvFile: v.optional(v.pipe(v.string(), valid<string>(checkResolvFilePath))),
     interface: v.optional(InterfaceName, DEFAULT_INTERFACE),
     // 1280 is the IPv6 minimum link MTU (RFC 8200 §5).
     mtu: v.optional(int(1280, 9000, 'an MTU'), DEFAULT_MTU),
@@ -156,33 +168,6 @@ export async function readPrivateKey(configPath: string, config: GatewayConfig):
   // Never quote the file's content: it is (nearly) a private key.
   if (!isValidKey(text)) throw new ConfigError(configPath, 'privateKeyFile', `${file} does not hold a WireGuard private key`);
   return text;
-}
-
-/**
- * Writes a file so that readers see the old content or the new, never a part:
- * a temporary file in the same directory, fsync, rename over the target.
- */
-export async function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  const tmp = join(dir, `.${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.chmod(mode); // the umask may have narrowed or the file mode may be wider than asked
-    await fh.sync();
-  } catch (e) {
-    await fh.close();
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
 }
 
 /** The config as written to disk: defaults spelled out, so a person sees every switch. */

@@ -37,5 +37,7 @@ export function buildDesired(config: GatewayConfig, facts: RuntimeFacts): Gatewa
     table: config.routing.table,
     rulePriority: config.routing.priority,
     killSwitch: config.killSwitch,
+    // The VM's resolver listens on its overlay addresses, the same as its API.
+    dns: { intercept: config.dnsIntercept, servers: [...config.vm.api], resolvFile: config.dnsResolvFile ?? null },
   };
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { isValidPrefix } from '../shared/cidr.ts';
 import { checkInterfaceName } from '../shared/interface-name.ts';
 import { createNftTable } from '../shared/nft-table.ts';
 import type { Runner } from '../shared/run.ts';
@@ -12,7 +13,7 @@ import { KILL_SWITCH_TABLE, renderKillSwitch } from './platform/kill-switch.ts';
  * still yields. Returns true if a kill switch is in place.
  */
 export async function keepLanOffWan(configPath: string, run: Runner): Promise<boolean> {
-  let raw: { lanInterfaces?: unknown; interface?: unknown; enabled?: unknown; killSwitch?: unknown };
+  let raw: { lanInterfaces?: unknown; interface?: unknown; enabled?: unknown; killSwitch?: unknown; dnsIntercept?: unknown; vm?: unknown };
   try {
     raw = JSON.parse(await readFile(configPath, 'utf8')) as typeof raw;
   } catch {
@@ -37,7 +38,20 @@ export async function keepLanOffWan(configPath: string, run: Runner): Promise<bo
   const table = createNftTable(run, KILL_SWITCH_TABLE);
   // A table from the last good config (the daemon restarted) is better than any we can make now.
   if ((await table.list()) !== null) return true;
+  // The overlay prefixes the file still yields: the router's resolver must not ask the VM by the WAN.
+  const overlayList = (raw.vm as { overlay?: unknown } | null | undefined)?.overlay;
+  const overlay = (Array.isArray(overlayList) ? overlayList : []).filter((p): p is string => typeof p === 'string' && isValidPrefix(p));
   // No LAN prefixes are known: the anti-spoofing rules then drop all LAN traffic into the tunnel too.
-  await table.set(renderKillSwitch({ tunnel, lanInterfaces, lanPrefixes: [], killSwitch: true, mtu: DEFAULT_MTU }));
+  await table.set(
+    renderKillSwitch({
+      tunnel,
+      lanInterfaces,
+      lanPrefixes: [],
+      killSwitch: true,
+      mtu: DEFAULT_MTU,
+      dnsIntercept: raw.dnsIntercept !== false,
+      overlay,
+    }),
+  );
   return true;
 }

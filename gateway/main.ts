@@ -19,9 +19,12 @@ const USAGE = `Usage: aerie-gateway <command> [options]
 Commands:
   pair CODE [--lan-interface IF]... [--name NAME] [--force]
                   pair this router with the VM named in the code (from 'aerie-cloud pair')
-  run             the daemon: keep the tunnel, policy routing and kill switch in place
-  down            remove the tunnel, policy routing and kill switch (stop the daemon first)
-  status [--json] tunnel state, last handshake, bytes, and who the VM says we are
+  run             the daemon: keep the tunnel, policy routing, kill switch and DNS
+                  interception in place
+  down            remove the tunnel, policy routing, kill switch and DNS interception
+                  (stop the daemon first; a dnsResolvFile stays, so DNS fails closed)
+  status [--json] tunnel state, last handshake, bytes, DNS interception, and who the
+                  VM says we are
 
 Options:
   --config PATH   the config file (default ${DEFAULT_CONFIG_PATH})
@@ -157,7 +160,7 @@ async function main(argv: string[]): Promise<number> {
       logLine(`${(e as Error).message}; removing with the default names`);
     }
     await platformFor(config, logLine).set(null);
-    say('removed the tunnel, policy routing and kill switch');
+    say('removed the tunnel, policy routing, kill switch and DNS interception');
     return 0;
   }
   // status

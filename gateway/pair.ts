@@ -78,6 +78,21 @@ async function exists(path: string): Promise<boolean> {
  * The key files the current config may use: the one it names, and the
  * default name in its directory (when the config does not load, or is absent).
  */
+/**
+ * The router's own DNS settings from the config being replaced: they describe
+ * this router (where its resolver reads its upstreams), not the VM, so pairing
+ * again keeps them. Defaults when there is no readable config.
+ */
+async function localDnsSettings(configPath: string): Promise<{ dnsIntercept: boolean; dnsResolvFile?: string }> {
+  try {
+    const c = await loadConfig(configPath);
+    if (c) return { dnsIntercept: c.dnsIntercept, ...(c.dnsResolvFile !== undefined && { dnsResolvFile: c.dnsResolvFile }) };
+  } catch {
+    // unreadable: nothing to keep
+  }
+  return { dnsIntercept: true };
+}
+
 async function keysInUse(configPath: string, configDir: string): Promise<string[]> {
   const found = new Set<string>();
   try {
@@ -200,6 +215,7 @@ export async function pair(opts: PairOptions): Promise<PairResult> {
   // Absolute, so that a relative --config does not get its directory applied twice.
   const configDir = dirname(resolve(opts.configPath));
   const oldKeys = await keysInUse(opts.configPath, configDir);
+  const dns = await localDnsSettings(opts.configPath);
   const keyFile = await freshKeyFile(configDir);
   let config: GatewayConfig;
   try {
@@ -208,6 +224,7 @@ export async function pair(opts: PairOptions): Promise<PairResult> {
         name: answer.name,
         enabled: true,
         killSwitch: true,
+        ...dns,
         interface: 'aerie',
         lanInterfaces,
         lanPrefixes: lan,

@@ -14,6 +14,14 @@ export interface GatewayStatus {
   killSwitch: boolean;
   /** As found in the kernel: the kill switch holds, daemon running or not. */
   killSwitchActive: boolean;
+  /** As configured: the LAN's DNS is redirected to this router, DNS over TLS/QUIC refused. */
+  dnsIntercept: boolean;
+  /** As found in the kernel. */
+  dnsInterceptActive: boolean;
+  /** The VM's resolver (its overlay addresses, port 53), where this router's resolver should forward. */
+  dnsServers: string[];
+  /** The resolv file written with them, or null. */
+  dnsResolvFile: string | null;
   interface: string | null;
   /** up: a handshake within the session lifetime; connecting: interface there, no live session; down: no interface. */
   tunnel: TunnelHealth;
@@ -63,6 +71,10 @@ export async function readStatus(deps: StatusDeps): Promise<GatewayStatus> {
     enabled: config?.enabled ?? false,
     killSwitch: config?.killSwitch ?? false,
     killSwitchActive: false,
+    dnsIntercept: config?.dnsIntercept ?? false,
+    dnsInterceptActive: false,
+    dnsServers: config ? [...config.vm.api] : [],
+    dnsResolvFile: config?.dnsResolvFile ?? null,
     interface: config?.interface ?? null,
     tunnel: 'unpaired',
     endpoint: null,
@@ -75,14 +87,15 @@ export async function readStatus(deps: StatusDeps): Promise<GatewayStatus> {
   };
   if (!config) return base;
   const state = await deps.platform.show(config.interface);
-  if (!config.enabled) return { ...base, tunnel: 'disabled', killSwitchActive: state.killSwitch };
+  const kernel = { killSwitchActive: state.killSwitch, dnsInterceptActive: state.dnsIntercept };
+  if (!config.enabled) return { ...base, ...kernel, tunnel: 'disabled' };
   const peer = state.peers.find((p) => p.publicKey === config.vm.publicKey);
   const age = peer && peer.latestHandshake > 0 ? Math.max(0, Math.round(now() / 1000 - peer.latestHandshake)) : null;
   const tunnel: TunnelHealth = !state.present ? 'down' : age !== null && age < SESSION_LIFETIME_S ? 'up' : 'connecting';
   const who = state.present ? await askWhoami(config, deps) : { whoami: null, error: 'the tunnel interface does not exist' };
   return {
     ...base,
-    killSwitchActive: state.killSwitch,
+    ...kernel,
     tunnel,
     endpoint: peer?.endpoint ?? null,
     latestHandshake: peer?.latestHandshake ?? 0,
@@ -119,6 +132,20 @@ function killSwitchText(s: GatewayStatus): string {
   return s.killSwitch ? "configured on, but not in the kernel: is 'aerie-gateway run' running?" : 'off';
 }
 
+function dnsText(s: GatewayStatus): string {
+  if (s.dnsInterceptActive) {
+    const what = "intercepted: the LAN's DNS goes to this router's resolver, DNS over TLS/QUIC refused";
+    return s.dnsIntercept && s.enabled ? what : `${what} (still in the kernel, though the config turns it off)`;
+  }
+  if (!s.enabled) return 'not intercepted (Aerie is disabled)';
+  return s.dnsIntercept ? "configured on, but not in the kernel: is 'aerie-gateway run' running?" : 'not intercepted (dnsIntercept is off)';
+}
+
+function resolverText(s: GatewayStatus): string {
+  const servers = s.dnsServers.length ? `${s.dnsServers.join(', ')} port 53, through the tunnel` : 'none known';
+  return s.dnsResolvFile ? `${servers}; written to ${s.dnsResolvFile}` : servers;
+}
+
 export function formatStatus(s: GatewayStatus): string {
   const rows: [string, string][] = [];
   if (s.tunnel === 'unpaired') {
@@ -127,6 +154,7 @@ export function formatStatus(s: GatewayStatus): string {
     rows.push(['name', s.name ?? '']);
     rows.push(['tunnel', `${s.tunnel} (interface ${s.interface})`]);
     rows.push(['kill switch', killSwitchText(s)]);
+    rows.push(['dns', dnsText(s)]);
     if (s.enabled) {
       rows.push(['vm endpoint', s.endpoint ?? 'none']);
       rows.push(['handshake', ago(s.handshakeAgeSeconds)]);
@@ -137,6 +165,7 @@ export function formatStatus(s: GatewayStatus): string {
           ? `${s.whoami.name} (${s.whoami.role}) at ${s.whoami.address}`
           : `unknown (${s.whoamiError ?? 'no answer'})`,
       ]);
+      rows.push(['vm resolver', resolverText(s)]);
     }
   }
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;

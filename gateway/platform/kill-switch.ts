@@ -1,6 +1,7 @@
 import { formatPrefix, parsePrefix } from '../../shared/cidr.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { checkInterfaceName } from '../../shared/interface-name.ts';
+import { dnsForwardRules, dnsRedirectChain, overlayGuardChain } from './dns-intercept.ts';
 
 /** Our own nft table on the router; nothing else in the ruleset is ours. */
 export const KILL_SWITCH_TABLE = 'inet aerie_gw';
@@ -13,6 +14,10 @@ export interface KillSwitchInput {
   killSwitch: boolean;
   /** The tunnel's MTU, for clamping the MSS of connections that come in through it. */
   mtu: number;
+  /** LAN DNS redirected to this router, DNS over TLS/QUIC refused (default off). */
+  dnsIntercept?: boolean;
+  /** Overlay prefixes: the router's own packets to them leave only by the tunnel (none: no guard). */
+  overlay?: string[];
 }
 
 const q = (name: string) => `"${name}"`;
@@ -22,7 +27,9 @@ export const KILL_SWITCH_MARK = 'kill switch:';
 const set = (names: string[]) => `{ ${names.map(q).join(', ')} }`;
 
 /**
- * The whole `table inet aerie_gw` as nft text, every rule commented.
+ * The whole `table inet aerie_gw` as nft text, every rule commented: the
+ * kill switch (forward chain) and, when asked, DNS interception and the
+ * overlay guard (dns-intercept.ts).
  *
  * The forward chain has policy accept and only ever drops: in nftables a drop
  * in any base chain is final while an accept is not, so other firewalls on the
@@ -44,6 +51,7 @@ export function renderKillSwitch(input: KillSwitchInput): string {
     throw new ValidationError('mtu', `expected an integer 1280-9000, got ${String(input.mtu)}`);
   }
   if (!Array.isArray(input.lanPrefixes)) throw new ValidationError('lanPrefixes', 'expected a list of prefixes');
+  if (input.overlay !== undefined && !Array.isArray(input.overlay)) throw new ValidationError('overlay', 'expected a list of prefixes');
   const prefixes = input.lanPrefixes.map((p, i) => parsePrefix(p, `lanPrefixes[${i}]`));
   const sources = (family: 4 | 6) => [...new Set(prefixes.filter((p) => p.family === family).map(formatPrefix))];
   // MSS = MTU - IP header - TCP header (RFC 879): 20 + 20 for IPv4, 40 + 20 for IPv6.
@@ -71,6 +79,8 @@ export function renderKillSwitch(input: KillSwitchInput): string {
     spoof(6),
     `iifname ${set(lan)} oifname ${set(lan)} accept comment "LAN to LAN stays at home"`,
     `iifname ${q(tunnel)} oifname ${set(lan)} accept comment "the tunnel may reach the LAN (phones reaching home)"`,
+    // With the kill switch off too: DNS enforcement does not depend on it.
+    ...(input.dnsIntercept ? dnsForwardRules(set(lan)) : []),
     ...(input.killSwitch
       ? [
           `iifname ${set(lan)} oifname ${q(tunnel)} accept comment "LAN traffic leaves through the tunnel"`,
@@ -86,11 +96,13 @@ export function renderKillSwitch(input: KillSwitchInput): string {
   return [
     `# Written whole by aerie-gateway; removed only by 'aerie-gateway down'. Edits are overwritten.`,
     `table ${KILL_SWITCH_TABLE} {`,
+    ...(input.dnsIntercept ? dnsRedirectChain(set(lan)) : []),
     `\tchain forward {`,
     // Before the usual filter priority (0), so our verdict comes first; a later accept elsewhere cannot undo our drop.
     `\t\ttype filter hook forward priority filter - 10; policy accept;`,
     ...rules.map((r) => `\t\t${r}`),
     `\t}`,
+    ...overlayGuardChain(tunnel, input.overlay ?? []),
     `}`,
     '',
   ].join('\n');

@@ -1,4 +1,4 @@
-import { formatAddress, parseInterfaceAddress, type Family } from '../../shared/cidr.ts';
+import { formatAddress, parseAddress, parseInterfaceAddress, type Family } from '../../shared/cidr.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { decodeKey, publicKeyFromPrivate } from '../../shared/keys.ts';
 import { formatEndpoint, parseEndpoint } from '../../shared/pairing-code.ts';
@@ -10,6 +10,7 @@ import { canonicalAllowedIp, parseWgDump, renderWgConf } from '../../shared/wg-c
 import { wgSyncConf } from '../../shared/wg-syncconf.ts';
 import { wireguardGoArgv } from '../../shared/wireguard-go.ts';
 import { checkInterfaceName } from '../../shared/interface-name.ts';
+import { DNS_INTERCEPT_MARK } from './dns-intercept.ts';
 import { KILL_SWITCH_MARK, KILL_SWITCH_TABLE, renderKillSwitch } from './kill-switch.ts';
 import type { GatewayDesired, Ownership, Platform, TunnelState } from './platform.ts';
 import {
@@ -23,6 +24,7 @@ import {
   type RouteSpec,
   type RuleSpec,
 } from './policy-routing.ts';
+import { checkResolvFilePath, syncResolvFile } from './resolv-file.ts';
 
 /**
  * The plain-Linux adapter: `ip`, `wg` and `nft`, argv arrays through one
@@ -250,6 +252,8 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
       lanPrefixes: d.lan.flatMap((l) => l.prefixes),
       killSwitch: d.killSwitch,
       mtu: d.mtu,
+      dnsIntercept: d.dns.intercept,
+      overlay: d.overlay,
     });
     const errors: Error[] = [];
     const step = async (what: string, fn: () => Promise<void>) => {
@@ -270,6 +274,13 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
       await removeMoved(previous, d).catch((e: Error) =>
         log(`could not remove the old tunnel ${previous.interface} or table ${previous.table}: ${e.message}`),
       );
+    }
+    // After the table, whose output chain keeps the resolver's queries for the VM off the WAN.
+    const resolvFile = d.dns.resolvFile;
+    if (resolvFile !== null) {
+      await step('resolv file', async () => {
+        if (await syncResolvFile(resolvFile, d.dns.servers)) log(`wrote the VM's resolver addresses to ${resolvFile}`);
+      });
     }
     await step('forwarding', () => ensureForwarding(v6));
     let all = await links();
@@ -327,15 +338,18 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
     },
     async show(iface) {
       checkInterfaceName(iface, 'interface');
-      const killSwitch = ((await nft.list().catch(() => null)) ?? '').includes(KILL_SWITCH_MARK);
+      const listing = (await nft.list().catch(() => null)) ?? '';
+      const killSwitch = listing.includes(KILL_SWITCH_MARK);
+      const dnsIntercept = listing.includes(DNS_INTERCEPT_MARK);
       const link = (await links()).get(iface);
-      if (!link) return { present: false, up: false, peers: [], killSwitch } satisfies TunnelState;
+      if (!link) return { present: false, up: false, peers: [], killSwitch, dnsIntercept } satisfies TunnelState;
       const dump = await wgDump(iface);
       const peers = dump === null ? [] : parseWgDump(dump);
       return {
         present: true,
         up: link.up,
         killSwitch,
+        dnsIntercept,
         peers: peers.map(({ publicKey, endpoint, latestHandshake, rxBytes, txBytes }) => ({
           publicKey,
           endpoint,
@@ -360,6 +374,10 @@ function validate(d: GatewayDesired): void {
   }
   if (d.peer.endpoint !== null) parseEndpoint(d.peer.endpoint, undefined, 'peer.endpoint');
   d.addresses.forEach((a, i) => parseInterfaceAddress(a, `addresses[${i}]`));
+  if (typeof d.dns?.intercept !== 'boolean') throw new ValidationError('dns.intercept', 'expected true or false');
+  if (!Array.isArray(d.dns.servers)) throw new ValidationError('dns.servers', 'expected a list of addresses');
+  d.dns.servers.forEach((a, i) => parseAddress(a, `dns.servers[${i}]`));
+  if (d.dns.resolvFile !== null) checkResolvFilePath(d.dns.resolvFile, 'dns.resolvFile');
 }
 
 /** What `have` holds that is not wanted, and what is wanted that it lacks, matched by key. */

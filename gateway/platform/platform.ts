@@ -34,6 +34,17 @@ export interface GatewayDesired {
   rulePriority: number;
   /** Fail closed: LAN traffic leaves only through the tunnel. */
   killSwitch: boolean;
+  dns: {
+    /** The LAN's DNS (port 53, to any address) goes to this router's resolver; DNS over TLS/QUIC is refused. */
+    intercept: boolean;
+    /** The VM's resolver: its overlay addresses, port 53. */
+    servers: string[];
+    /**
+     * Absolute path of a resolv file that gets `nameserver` lines for `servers`, for the
+     * router's own resolver (dnsmasq --resolv-file); null: none. set(null) leaves it.
+     */
+    resolvFile: string | null;
+  };
 }
 
 /** What the adapter owns, so that set(null) can remove it even in a fresh process. */
@@ -59,13 +70,17 @@ export interface TunnelState {
   peers: PeerState[];
   /** The kill switch is in force in the kernel (whether or not a daemon runs). */
   killSwitch: boolean;
+  /** DNS interception is in force in the kernel. */
+  dnsIntercept: boolean;
 }
 
 export interface Platform {
   readonly name: string;
   /**
    * Makes the system match `desired`; calling it again with the same state
-   * changes nothing. null removes everything this adapter owns.
+   * changes nothing. null removes everything this adapter owns, except the
+   * resolv file: left in place, the router's resolver keeps asking the VM and
+   * gets no answer, so DNS fails closed rather than falling back to the ISP.
    */
   set(desired: GatewayDesired | null): Promise<void>;
   /** Reads the tunnel's state and whether the kill switch holds (never fails for a missing interface). */

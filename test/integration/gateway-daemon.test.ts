@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -153,6 +153,7 @@ setupOnce(test, async () => {
     parseConfig({
       name: 'home',
       interface: RT_WG,
+      dnsResolvFile: join(dir, 'resolv.d', 'aerie'),
       lanInterfaces: ['lan0'],
       lanPrefixes: [
         { prefix: '192.0.2.128/25', interface: 'lan0' },
@@ -192,8 +193,14 @@ test('status: up, recent handshake, bytes, and the VM\'s view of us', async () =
   assert.ok(s.handshakeAgeSeconds !== null && s.handshakeAgeSeconds < 30);
   assert.ok(s.rxBytes > 0 && s.txBytes > 0);
   assert.equal(s.whoami, { name: 'home', role: 'gateway', address: '203.0.113.130' });
+  assert.is(s.dnsInterceptActive, true, 'DNS interception read back from nft');
+  assert.equal(s.dnsServers, [VM_API4, VM_API6]);
   const text = await gateway('status');
   assert.match(text.stdout, /^tunnel: +up \(interface agd/m);
+  assert.match(text.stdout, /^dns: +intercepted/m);
+  // The router's resolver is pointed at the VM's resolver.
+  const resolv = await readFile(join(dir, 'resolv.d', 'aerie'), 'utf8');
+  assert.equal(resolv.split('\n').filter((l) => l.startsWith('nameserver')), [`nameserver ${VM_API4}`, `nameserver ${VM_API6}`]);
   assert.match(text.stdout, /^vm sees us as: +home \(gateway\) at 203\.0\.113\.130$/m);
 });
 
@@ -237,11 +244,14 @@ test('SIGTERM: clean exit 0, kill switch left in place', async () => {
 test('down removes everything; status then says down', async () => {
   const r = await gateway('down');
   assert.is(r.code, 0, r.stderr);
-  assert.is(r.stdout, 'removed the tunnel, policy routing and kill switch\n');
+  assert.is(r.stdout, 'removed the tunnel, policy routing, kill switch and DNS interception\n');
   assert.equal(await kernelState(), { nft: false, rules: 0, link: false });
   const s = JSON.parse((await gateway('status', '--json')).stdout);
   assert.is(s.tunnel, 'down');
   assert.is(s.killSwitchActive, false);
+  assert.is(s.dnsInterceptActive, false);
+  // Left in place on purpose: the router's resolver keeps asking the VM and gets nothing (fails closed).
+  assert.match(await readFile(join(dir, 'resolv.d', 'aerie'), 'utf8'), new RegExp(`^nameserver ${VM_API4.replaceAll('.', '\\.')}$`, 'm'));
 });
 
 test.after(async () => {

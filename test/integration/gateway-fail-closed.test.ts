@@ -36,7 +36,10 @@ test.after(() => {
 });
 
 test('a config that does not validate: exit 1 with the error, and the LAN is kept off the WAN', async () => {
-  writeFileSync(config, JSON.stringify({ name: 'home', lanInterfaces: ['lan0', 'bad name!'], interface: 'aerie' }));
+  writeFileSync(
+    config,
+    JSON.stringify({ name: 'home', lanInterfaces: ['lan0', 'bad name!'], interface: 'aerie', vm: { overlay: ['203.0.113.128/25', 'junk'] } }),
+  );
   const r = run();
   assert.is(r.code, 1);
   assert.match(r.stderr, /the kill switch is in place/);
@@ -44,6 +47,10 @@ test('a config that does not validate: exit 1 with the error, and the LAN is kep
   const listing = await table();
   assert.match(listing, /iifname "lan0" drop comment "kill switch:/, 'LAN traffic leaves by no way but the tunnel');
   assert.not.match(listing, /bad name/);
+  // DNS stays intercepted, and the router's own queries for the VM cannot take the WAN.
+  assert.match(listing, /iifname "lan0" meta l4proto \{ tcp, udp \} th dport 53 redirect to :53 comment "dns intercept:/);
+  assert.match(listing, /ip daddr 203\.0\.113\.128\/25 oifname != \{ "lo", "aerie" \} drop/);
+  assert.not.match(listing, /junk/);
 });
 
 test('a kill switch from the last good config is kept as it is', async () => {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateKeyPair } from '../../shared/keys.ts';
@@ -44,6 +45,7 @@ const desired: GatewayDesired = {
   table: TABLE,
   rulePriority: 7375,
   killSwitch: true,
+  dns: { intercept: true, servers: ['203.0.113.129', '2001:db8:a0::1'], resolvFile: null },
 };
 
 /** Wraps a runner to record every argv that goes through it. */
@@ -88,6 +90,35 @@ async function plainRoutesToWan(): Promise<void> {
   await router.ip('-6', 'route', 'replace', '2001:db8:100::/64', 'dev', 'wan0', 'table', String(TABLE));
 }
 
+const SERVERS = fileURLToPath(new URL('../lab/servers/', import.meta.url));
+const started: ChildProcess[] = [];
+
+/** A tag server (answers "TAG" on UDP and TCP) in the namespace; resolves once it listens everywhere. */
+async function tagServer(ns: Netns, tag: string, port: number, addrs: string[]): Promise<ChildProcess> {
+  const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, `${SERVERS}tag-server.ts`, tag, String(port), ...addrs], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  started.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  for (let i = 0; i < 50 && out.split('\n').length <= addrs.length * 2; i++) await sleep(100);
+  assert.is(out.trim().split('\n').length, addrs.length * 2, `tag server ${tag} listens: ${out}`);
+  return child;
+}
+
+async function stopStarted(): Promise<void> {
+  const exits = started.map((c) => (c.exitCode !== null || c.signalCode !== null ? null : new Promise((r) => c.once('exit', r))));
+  for (const c of started) c.kill('SIGTERM');
+  await Promise.race([Promise.all(exits), sleep(3000)]);
+  started.length = 0;
+}
+
+/** One UDP or TCP attempt from the namespace (test/lab/servers/port-probe.ts). */
+async function probe(ns: Netns, proto: 'tcp' | 'udp', host: string, port: number, timeoutMs = 2000) {
+  const r = await ns.run([process.execPath, `${SERVERS}port-probe.ts`, proto, host, String(port), String(timeoutMs)], { timeoutMs: timeoutMs + 5000 });
+  return JSON.parse(r.stdout) as { result: string; data: string; ms: number };
+}
+
 setupOnce(test, async () => {
   requireRoot('gateway-linux', ['ip', 'wg', 'wireguard-go', 'nft', 'ping', 'sysctl']);
   lan = await nets.add('lan');
@@ -126,7 +157,10 @@ test('without Aerie, the LAN and the WAN reach each other', async () => {
   assert.ok(await eventuallyPings(wan, LAN4), 'baseline: the careless ISP reaches the laptop');
 });
 
-test.after(() => nets.cleanup());
+test.after(() => {
+  for (const c of started) c.kill('SIGKILL');
+  nets.cleanup();
+});
 
 test('set() brings up tunnel, rules, table and kill switch; a second set() only reads', async () => {
   await platform.set(desired);
@@ -254,6 +288,77 @@ test('kill switch off: with a plain route the LAN gets out; an open flow is cut 
   } finally {
     for (const f of flows) f.child.kill('SIGKILL');
   }
+});
+
+test('DNS interception: port 53 from the LAN to any address reaches the router (UDP, TCP, IPv4, IPv6); DoT/DoQ refused at once', async () => {
+  try {
+    await tagServer(router, 'router', 53, ['192.0.2.129', '2001:db8:1a::1']);
+    await tagServer(wan, 'wan', 53, [WAN4, WAN6]);
+    await tagServer(wan, 'wan-853', 853, [WAN4, WAN6]);
+    await interceptionHolds();
+  } finally {
+    await stopStarted();
+  }
+});
+
+async function interceptionHolds(): Promise<void> {
+  // Kill switch off and plain routes to the WAN: without interception the WAN servers would answer.
+  await platform.set({ ...desired, killSwitch: false, dns: { ...desired.dns, intercept: false } });
+  await plainRoutesToWan();
+  for (const host of [WAN4, WAN6]) {
+    assert.is((await probe(lan, 'udp', host, 53)).data, 'wan', `baseline: DNS to ${host} reaches it`);
+    assert.is((await probe(lan, 'tcp', host, 853)).data, 'wan-853', `baseline: DoT to ${host} reaches it`);
+  }
+  await platform.set({ ...desired, killSwitch: false });
+  await plainRoutesToWan();
+  assert.match((await nftTable())!, /dns intercept: DNS from the LAN/);
+  for (const host of [WAN4, WAN6]) {
+    for (const proto of ['udp', 'tcp'] as const) {
+      const r = await probe(lan, proto, host, 53);
+      assert.equal([r.result, r.data], ['answer', 'router'], `${proto} to ${host}:53 is answered by the router`);
+    }
+    for (const proto of ['udp', 'tcp'] as const) {
+      const r = await probe(lan, proto, host, 853);
+      assert.is(r.result, 'refused', `${proto} to ${host}:853 is refused (${JSON.stringify(r)})`);
+      assert.ok(r.ms < 1000, `and at once, not after a timeout (${r.ms} ms)`);
+    }
+  }
+  // And with the kill switch on, the same.
+  await platform.set(desired);
+  assert.is((await probe(lan, 'udp', WAN4, 53)).data, 'router');
+  assert.is((await probe(lan, 'tcp', WAN6, 853)).result, 'refused');
+  const show = await platform.show(WG);
+  assert.ok(show.dnsIntercept && show.killSwitch, 'show() reads both back from the kernel');
+}
+
+test("overlay guard: with the tunnel interface gone, the router's own packets to the VM do not leave by the WAN", async () => {
+  // Every packet from the router to the overlay that arrives on the WAN side, counted there.
+  await wan.run(['nft', '-f', '/dev/stdin'], {
+    input: 'table inet guard {\n  chain pre {\n    type filter hook prerouting priority -300; policy accept;\n    ip daddr 203.0.113.128/25 counter\n    ip6 daddr 2001:db8:a0::/64 counter\n  }\n}\n',
+  });
+  const leaked = async () => {
+    const out = (await wan.run(['nft', 'list', 'chain', 'inet', 'guard', 'pre'])).stdout;
+    return [...out.matchAll(/counter packets (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+  };
+  await router.ip('link', 'del', WG);
+  assert.match(await router.ip('route', 'get', '203.0.113.129'), /dev wan0/, 'without the tunnel, the main table sends it to the WAN');
+  // Without our table the query leaves by the WAN: the counter sees it.
+  await router.run(['nft', 'delete', 'table', 'inet', 'aerie_gw']);
+  await probe(router, 'udp', '203.0.113.129', 53, 500);
+  await probe(router, 'udp', '2001:db8:a0::1', 53, 500);
+  assert.ok((await leaked()) >= 2, 'baseline: the counter sees a leak');
+  await platform.set(desired);
+  await router.ip('link', 'del', WG);
+  const before = await leaked();
+  for (const host of ['203.0.113.129', '2001:db8:a0::1']) {
+    const r = await probe(router, 'udp', host, 53, 1000);
+    assert.is(r.result, 'denied', `the send fails at once (${JSON.stringify(r)})`);
+  }
+  assert.is(await leaked(), before, 'not one packet to the overlay left by the WAN');
+  // The router's own traffic elsewhere is untouched.
+  assert.ok(await pings(router, WAN4));
+  await platform.set(desired);
+  assert.ok((await wgLink())?.up, 'the tunnel is back');
 });
 
 test('set(null) removes everything of ours; again is read-only; plain routing is back', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -244,10 +244,16 @@ test('already paired: refused without spending the code; --force pairs again', a
       assert.is(seen.tlsConnections, connections, 'the VM was not contacted');
       assert.is(await readFile(configPath, 'utf8'), before);
 
+      // The router's own DNS settings (its resolver's file, interception off) outlive pairing again.
+      const edited = { ...JSON.parse(before), dnsIntercept: false, dnsResolvFile: '/tmp/resolv.conf.d/resolv.conf.aerie' };
+      await writeFile(configPath, JSON.stringify(edited));
       const again = await pair({ code: codeFor(port).code, configPath, run: lanRunner(), lanInterfaces: ['lan0'], force: true });
       assert.is(seen.requests.length, 2);
       assert.is(seen.requests[1]!.body.publicKey, again.publicKey);
       assert.is.not(seen.requests[0]!.body.publicKey, again.publicKey, 'a fresh key pair');
+      assert.is(again.config.dnsIntercept, false);
+      assert.is(again.config.dnsResolvFile, '/tmp/resolv.conf.d/resolv.conf.aerie');
+      assert.is(JSON.parse(await readFile(configPath, 'utf8')).dnsResolvFile, '/tmp/resolv.conf.d/resolv.conf.aerie');
     });
   } finally {
     await close(server);

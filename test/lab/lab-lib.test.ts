@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ADDR, HOSTS, LINKS, NODE24, URLS, createLab, waitFor, withLab, type Lab } from './lib/lab.ts';
 import { isAlive, namespaceNames } from './lib/pids.ts';
+import { BIG_TXT, LAB_NAMES, addressesOf, dig, getentAddresses, resolvConf, startLabDns } from './lib/dns.ts';
 
 const PREFIX = 'aelib-';
 const WG_IF = 'aelib-wg0';
@@ -102,6 +103,30 @@ test('setLink down cuts the path and fetch reports the failure in time; up resto
   assert.is(v6.body, ADDR.laptop.v6, v6.error ?? '');
 });
 
+test('the lab DNS server answers the lab names to anyone, over IPv4 and IPv6; a big answer is truncated over UDP', async () => {
+  const dns = await startLabDns(lab);
+  try {
+    for (const server of [ADDR.labDns.v4, ADDR.labDns.v6]) {
+      const r = await dig(lab, 'phone', server, LAB_NAMES.website);
+      assert.equal(addressesOf(r), [ADDR.website.v4], r.output);
+      assert.is(r.answers[0]!.ttl, 300);
+    }
+    assert.equal(addressesOf(await dig(lab, 'phone', ADDR.labDns.v6, LAB_NAMES.website, { type: 'AAAA' })), [ADDR.website.v6]);
+    assert.is((await dig(lab, 'phone', ADDR.labDns.v4, 'nothing.example')).status, 'NXDOMAIN');
+    const udp = await dig(lab, 'phone', ADDR.labDns.v4, LAB_NAMES.big, { type: 'TXT', extra: ['+ignore', '+noedns'] });
+    assert.ok(udp.flags.includes('tc'), `truncated within 512 bytes: ${udp.output}`);
+    const tcp = await dig(lab, 'phone', ADDR.labDns.v4, LAB_NAMES.big, { type: 'TXT', tcp: true });
+    assert.is(tcp.answers.length, BIG_TXT.length);
+    // A namespace's own resolv.conf: the phone resolves by it, the laptop does not see it.
+    lab.setResolvConf('phone', resolvConf([ADDR.labDns.v4]));
+    assert.equal(await getentAddresses(lab, 'phone', LAB_NAMES.website, 4), [ADDR.website.v4]);
+    assert.ok(existsSync(`/etc/netns/${lab.ns.phone}/resolv.conf`));
+  } finally {
+    await dns.stop();
+  }
+  assert.ok(dns.proc.exit, 'stopped by its PID');
+});
+
 test('stop escalates to SIGKILL for a process that ignores SIGTERM; kill9 kills at once', async () => {
   const stubborn = lab.spawn('vm', ['sh', '-c', 'trap "" TERM; exec sleep 600']);
   const plain = lab.spawn('phone', ['sleep', '600']);
@@ -121,6 +146,7 @@ test('destroy leaves no namespace, process or interface, including a daemon that
   try {
     seen.push(...other.processes().map((p) => p.pid));
     other.spawn('router', ['sleep', '600']);
+    other.setResolvConf('lan', resolvConf([ADDR.routerLan.v4]));
     // wireguard-go forks itself into the background: not a child of ours.
     await other.run('vm', ['wireguard-go', WG_IF]);
     seen.push(...HOSTS.flatMap((h) => other.pids(h)));
@@ -133,6 +159,7 @@ test('destroy leaves no namespace, process or interface, including a daemon that
   const stray = [...rootLinks()].filter((l) => !before.has(l) && ourIfnames.has(l));
   assert.equal(stray, []);
   assert.not.ok(existsSync(`/var/run/wireguard/${WG_IF}.sock`), 'no stale wireguard-go socket');
+  assert.not.ok(existsSync(`/etc/netns/${other.ns.lan}`), 'no per-namespace /etc files');
 });
 
 test('withLab destroys the lab when the body throws, and the error reaches the caller', async () => {

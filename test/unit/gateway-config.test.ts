@@ -34,6 +34,8 @@ test('defaults: enabled, kill switch on, interface aerie, keepalive 25, our tabl
   assert.is(c.vm.keepalive, 25);
   assert.is(c.privateKeyFile, 'gateway.key');
   assert.equal(c.routing, { table: 7375, priority: 7375 });
+  assert.is(c.dnsIntercept, true, 'DNS interception is on unless turned off');
+  assert.is(c.dnsResolvFile, undefined);
 });
 
 test('addresses come out canonical', () => {
@@ -56,6 +58,9 @@ test('errors name the field and what was expected', () => {
     [(c) => (c.lanInterfaces = []), 'lanInterfaces', /at least one/],
     [(c) => (c.vm.addresses = []), 'vm.addresses', /at least one/],
     [(c) => (c.mtu = 576), 'mtu', /1280/],
+    [(c) => (c.dnsIntercept = 'yes'), 'dnsIntercept', /true or false/],
+    [(c) => (c.dnsResolvFile = 'resolv.aerie'), 'dnsResolvFile', /absolute file path/],
+    [(c) => (c.dnsResolvFile = '/tmp/x\nnameserver 198.51.100.1'), 'dnsResolvFile', /absolute file path/],
     [(c) => delete c.vm, 'vm', /required/],
   ];
   for (const [edit, field, message] of cases) {

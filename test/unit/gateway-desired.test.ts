@@ -31,6 +31,8 @@ test('one desired state from config and runtime facts', () => {
     table: 7375,
     rulePriority: 7375,
     killSwitch: true,
+    // The VM's resolver is on its overlay addresses, like its API.
+    dns: { intercept: true, servers: ['203.0.113.129', '2001:db8:a0::1'], resolvFile: null },
   });
 });
 
@@ -42,6 +44,12 @@ test('switches and routing settings flow through', () => {
   assert.is(d.table, 42);
   assert.is(d.rulePriority, 99);
   assert.is(d.peer.endpoint, null);
+  const dns = buildDesired(parseConfig({ ...sampleConfig(), dnsIntercept: false, dnsResolvFile: '/tmp/resolv.conf.d/aerie' }), {
+    privateKey,
+    endpoint: null,
+    generation: 0,
+  })!.dns;
+  assert.equal(dns, { intercept: false, servers: ['203.0.113.129', '2001:db8:a0::1'], resolvFile: '/tmp/resolv.conf.d/aerie' });
 });
 
 test('disabled means nothing of ours should exist', () => {

@@ -20,14 +20,61 @@ test('kill switch off: no LAN drop, inbound only replies', () => {
   golden('gateway-kill-switch-off.nft', renderKillSwitch({ ...base, killSwitch: false }));
 });
 
+const dns = { dnsIntercept: true, overlay: ['203.0.113.128/25', '2001:db8:a0::/64'] };
+
+test('DNS interception and the overlay guard: LAN port 53 to the router, DoT/DoQ refused, overlay only by the tunnel', () => {
+  golden('gateway-dns-intercept.nft', renderKillSwitch({ ...base, ...dns }));
+});
+
 test('every rule carries a comment', () => {
   for (const killSwitch of [true, false]) {
-    const rules = renderKillSwitch({ ...base, killSwitch })
-      .split('\n')
-      .filter((l) => /\b(accept|drop|set)\b/.test(l) && !l.includes('type filter hook'));
-    assert.ok(rules.length >= 5);
-    for (const r of rules) assert.match(r, / comment "[^"]+"$/);
+    for (const extra of [{}, dns]) {
+      const rules = renderKillSwitch({ ...base, killSwitch, ...extra })
+        .split('\n')
+        .filter((l) => /\b(accept|drop|set|reject|redirect)\b/.test(l) && !/type (filter|nat) hook/.test(l));
+      assert.ok(rules.length >= (extra === dns ? 11 : 5));
+      for (const r of rules) assert.match(r, / comment "[^"]+"$/);
+    }
   }
+});
+
+test('DNS rules: port 53 from every LAN interface redirected, both families, in a nat chain ahead of dstnat', () => {
+  const text = renderKillSwitch({ ...base, ...dns });
+  assert.match(text, /chain dns_redirect \{\n\t\ttype nat hook prerouting priority dstnat - 10; policy accept;\n/);
+  assert.match(text, /\t\tiifname \{ "br-guest", "lan0" \} meta l4proto \{ tcp, udp \} th dport 53 redirect to :53 comment "dns intercept:/);
+  // An inet table: one rule covers IPv4 and IPv6, with no family match to narrow it.
+  const redirect = text.split('\n').find((l) => l.includes('redirect to :53'))!;
+  assert.not.match(redirect, /\b(ip|ip6) (s|d)addr|nfproto/);
+});
+
+test('DoT and DoQ from the LAN are rejected before any accept into the tunnel, kill switch on or off', () => {
+  for (const killSwitch of [true, false]) {
+    const lines = renderKillSwitch({ ...base, ...dns, killSwitch }).split('\n');
+    const tls = lines.findIndex((l) => /iifname \{ "br-guest", "lan0" \} tcp dport 853 reject with tcp reset comment/.test(l));
+    const quic = lines.findIndex((l) => /iifname \{ "br-guest", "lan0" \} udp dport 853 reject with icmpx port-unreachable comment/.test(l));
+    const plain = lines.findIndex((l) => /iifname \{ "br-guest", "lan0" \} meta l4proto \{ tcp, udp \} th dport 53 reject comment/.test(l));
+    assert.ok(tls > 0 && quic > 0 && plain > 0, `killSwitch ${killSwitch}: all three rejects`);
+    const intoTunnel = lines.findIndex((l) => l.includes('oifname "aerie" accept'));
+    if (killSwitch) assert.ok(tls < intoTunnel && quic < intoTunnel && plain < intoTunnel, 'before the accept into the tunnel');
+    else assert.is(intoTunnel, -1);
+  }
+  // Off: none of it.
+  const off = renderKillSwitch({ ...base, overlay: dns.overlay });
+  assert.not.match(off, /dport (53|853)|dns_redirect/);
+});
+
+test('overlay guard: the router\'s own packets to the overlay leave only by the tunnel or stay local', () => {
+  const text = renderKillSwitch({ ...base, ...dns });
+  assert.match(text, /chain output \{\n\t\ttype filter hook output priority filter - 10; policy accept;\n/);
+  assert.match(text, /\t\tip daddr \{ 203\.0\.113\.128\/25 \} oifname != \{ "lo", "aerie" \} drop comment/);
+  assert.match(text, /\t\tip6 daddr \{ 2001:db8:a0::\/64 \} oifname != \{ "lo", "aerie" \} drop comment/);
+  // IPv4-only overlay: no IPv6 rule; no overlay at all: no chain.
+  assert.not.match(renderKillSwitch({ ...base, overlay: ['203.0.113.128/25'] }), /ip6 daddr/);
+  assert.not.match(renderKillSwitch({ ...base, dnsIntercept: true }), /chain output/);
+  assert.throws(
+    () => renderKillSwitch({ ...base, overlay: ['203.0.113.128/25', '203.0.113.129/25'] }),
+    (e: unknown) => e instanceof ValidationError && e.field === 'overlay[1]',
+  );
 });
 
 test('the LAN drop judges every packet: no conntrack state on the way out', () => {

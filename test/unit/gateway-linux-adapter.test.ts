@@ -1,3 +1,6 @@
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateKeyPair } from '../../shared/keys.ts';
@@ -22,6 +25,7 @@ const desired: GatewayDesired = {
   table: 7375,
   rulePriority: 7375,
   killSwitch: true,
+  dns: { intercept: true, servers: ['203.0.113.129', '2001:db8:a0::1'], resolvFile: null },
 };
 
 function fakeSystem(kernelWireguard: boolean, failing: RegExp[] = [], answer: (line: string) => RunResult | undefined = () => undefined) {
@@ -198,6 +202,8 @@ test('bad desired state is refused before any command runs', async () => {
     { ...desired, interface: 'a"b' },
     { ...desired, privateKey: 'x' },
     { ...desired, peer: { ...desired.peer, endpoint: 'nope' } },
+    { ...desired, dns: { ...desired.dns, servers: ['203.0.113.129', 'vm.example'] } },
+    { ...desired, dns: { ...desired.dns, resolvFile: 'resolv.conf' } },
   ]) {
     try {
       await p.set(bad);
@@ -207,6 +213,66 @@ test('bad desired state is refused before any command runs', async () => {
     }
   }
   assert.equal(sys.calls, []);
+});
+
+test('DNS interception and the overlay guard go into the one atomic nft replace; off leaves them out', async () => {
+  const sys = fakeSystem(true);
+  const p = createLinuxPlatform(sys.run, { own: { interface: 'aerie', table: 7375 } });
+  await p.set(desired);
+  const input = sys.calls.find((c) => c.argv.join(' ') === 'nft -f /dev/stdin')!.input!;
+  assert.match(input, /chain dns_redirect \{[^}]*iifname \{ "lan0" \} meta l4proto \{ tcp, udp \} th dport 53 redirect to :53 comment/);
+  assert.match(input, /iifname \{ "lan0" \} tcp dport 853 reject with tcp reset/);
+  assert.match(input, /ip daddr \{ 203\.0\.113\.128\/25 \} oifname != \{ "lo", "aerie" \} drop/);
+  sys.calls.length = 0;
+  await p.set({ ...desired, dns: { ...desired.dns, intercept: false } });
+  const off = sys.calls.find((c) => c.argv.join(' ') === 'nft -f /dev/stdin')!.input!;
+  assert.not.match(off, /dport (53|853)|redirect/);
+  assert.match(off, /chain output/, 'the overlay guard does not depend on interception');
+});
+
+test('the resolv file: the VM resolver addresses, written atomically once, rewritten only on change, left by set(null)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'aerie-gw-resolv-'));
+  try {
+    const file = join(dir, 'sub', 'resolv.aerie');
+    const sys = fakeSystem(true);
+    const logs: string[] = [];
+    const p = createLinuxPlatform(sys.run, { own: { interface: 'aerie', table: 7375 }, log: (m) => logs.push(m) });
+    const d = { ...desired, dns: { ...desired.dns, resolvFile: file } };
+    await p.set(d);
+    const text = await readFile(file, 'utf8');
+    assert.equal(
+      text.split('\n').filter((l) => !l.startsWith('#')),
+      ['nameserver 203.0.113.129', 'nameserver 2001:db8:a0::1', ''],
+    );
+    assert.is((await stat(file)).mode & 0o777, 0o644);
+    assert.equal(logs.filter((l) => l.includes(file)).length, 1);
+    // Same state: the file is not touched (dnsmasq re-reads a file whose mtime changes).
+    const before = (await stat(file)).mtimeMs;
+    await new Promise((r) => setTimeout(r, 20));
+    await p.set(d);
+    assert.is((await stat(file)).mtimeMs, before);
+    // An edit by hand is put right; new addresses replace the old.
+    await writeFile(file, 'nameserver 198.51.100.53\n');
+    await p.set({ ...d, dns: { ...d.dns, servers: ['203.0.113.129'] } });
+    assert.equal((await readFile(file, 'utf8')).split('\n').filter((l) => l.startsWith('nameserver')), ['nameserver 203.0.113.129']);
+    // No temporary files are left beside it.
+    assert.equal(await readdir(join(dir, 'sub')), ['resolv.aerie']);
+    await p.set(null);
+    assert.match(await readFile(file, 'utf8'), /^nameserver 203\.0\.113\.129$/m, 'left in place: DNS fails closed');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('show() reads interception back from nft', async () => {
+  let listing = '';
+  const sys = fakeSystem(true, [], (line) => (line.startsWith('nft list') && listing ? { code: 0, stdout: listing, stderr: '' } : undefined));
+  const p = createLinuxPlatform(sys.run, { own: { interface: 'aerie', table: 7375 } });
+  assert.is((await p.show('aerie')).dnsIntercept, false);
+  listing = 'table inet aerie_gw {\n\tchain dns_redirect {\n\t\tiifname "lan0" meta l4proto { tcp, udp } th dport 53 redirect to :53 comment "dns intercept: x"\n\t}\n}\n';
+  const s = await p.show('aerie');
+  assert.is(s.dnsIntercept, true);
+  assert.is(s.killSwitch, false);
 });
 
 test.run();

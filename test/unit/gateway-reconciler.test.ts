@@ -42,7 +42,7 @@ function world(
     },
     async show(): Promise<TunnelState> {
       const pk = (loaded as LoadedConfig).config.vm.publicKey;
-      return { present: true, up: true, killSwitch: true, peers: [{ publicKey: pk, endpoint: null, latestHandshake: 0, rxBytes: w.rx, txBytes: 0 }] };
+      return { present: true, up: true, killSwitch: true, dnsIntercept: true, peers: [{ publicKey: pk, endpoint: null, latestHandshake: 0, rxBytes: w.rx, txBytes: 0 }] };
     },
   };
   const reconciler = createReconciler({

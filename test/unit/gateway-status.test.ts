@@ -16,6 +16,7 @@ const live: TunnelState = {
   present: true,
   up: true,
   killSwitch: true,
+  dnsIntercept: true,
   peers: [{ publicKey: config.vm.publicKey, endpoint: '203.0.113.10:51820', latestHandshake: now / 1000 - 42, rxBytes: 123456, txBytes: 789 }],
 };
 
@@ -44,6 +45,25 @@ test('up: handshake, bytes and the VM\'s view of us', async () => {
   assert.match(text, /^handshake: +42 s ago$/m);
   assert.match(text, /^transfer: +120\.6 KiB received, 789 B sent$/m);
   assert.match(text, /^vm sees us as: +home \(gateway\) at 203\.0\.113\.130$/m);
+  assert.is(s.dnsInterceptActive, true);
+  assert.equal(s.dnsServers, ['203.0.113.129', '2001:db8:a0::1']);
+  assert.match(text, /^dns: +intercepted: the LAN's DNS goes to this router's resolver, DNS over TLS\/QUIC refused$/m);
+  assert.match(text, /^vm resolver: +203\.0\.113\.129, 2001:db8:a0::1 port 53, through the tunnel$/m);
+});
+
+test('DNS: read from the kernel, compared with the config; the resolv file named', async () => {
+  const get = async () => ({ status: 200, body: { name: 'home', role: 'gateway', address: '203.0.113.130' } });
+  const withFile = parseConfig({ ...sampleConfig(), dnsResolvFile: '/tmp/resolv.conf.d/aerie' });
+  const notLoaded = await readStatus({ configPath: 'x', config: withFile, platform: platform({ ...live, dnsIntercept: false }), get, now: () => now });
+  assert.is(notLoaded.dnsIntercept, true);
+  assert.is(notLoaded.dnsInterceptActive, false);
+  assert.is(notLoaded.dnsResolvFile, '/tmp/resolv.conf.d/aerie');
+  const text = formatStatus(notLoaded);
+  assert.match(text, /^dns: +configured on, but not in the kernel/m);
+  assert.match(text, /^vm resolver: +203\.0\.113\.129, 2001:db8:a0::1 port 53, through the tunnel; written to \/tmp\/resolv\.conf\.d\/aerie$/m);
+  const off = parseConfig({ ...sampleConfig(), dnsIntercept: false });
+  assert.match(formatStatus(await readStatus({ configPath: 'x', config: off, platform: platform({ ...live, dnsIntercept: false }), get, now: () => now })), /^dns: +not intercepted \(dnsIntercept is off\)$/m);
+  assert.match(formatStatus(await readStatus({ configPath: 'x', config: off, platform: platform(live), get, now: () => now })), /^dns: +intercepted.*\(still in the kernel, though the config turns it off\)$/m);
 });
 
 test('connecting: interface there, no handshake; whoami error shown, next API address tried', async () => {
@@ -79,12 +99,12 @@ test('a malformed whoami answer is not shown as fact', async () => {
 
 test('down, disabled, unpaired', async () => {
   const get = async () => ({ status: 200, body: null });
-  const down = await readStatus({ configPath: 'x', config, platform: platform({ present: false, up: false, peers: [], killSwitch: true }), get });
+  const down = await readStatus({ configPath: 'x', config, platform: platform({ present: false, up: false, peers: [], killSwitch: true, dnsIntercept: true }), get });
   assert.is(down.tunnel, 'down');
   assert.match(formatStatus(down), /kill switch: +on$/m, 'the daemon is not running, the kill switch still holds');
-  const none = await readStatus({ configPath: 'x', config, platform: platform({ present: false, up: false, peers: [], killSwitch: false }), get });
+  const none = await readStatus({ configPath: 'x', config, platform: platform({ present: false, up: false, peers: [], killSwitch: false, dnsIntercept: false }), get });
   assert.match(formatStatus(none), /kill switch: +configured on, but not in the kernel/);
-  const disabled = await readStatus({ configPath: 'x', config: { ...config, enabled: false }, platform: platform({ ...live, killSwitch: false }), get });
+  const disabled = await readStatus({ configPath: 'x', config: { ...config, enabled: false }, platform: platform({ ...live, killSwitch: false, dnsIntercept: false }), get });
   assert.is(disabled.tunnel, 'disabled');
   assert.match(formatStatus(disabled), /kill switch: +off \(Aerie is disabled\)/);
   const unpaired = await readStatus({ configPath: '/etc/aerie/gateway.json', config: null, platform: platform(live), get });

@@ -15,6 +15,7 @@ import { basename, isAbsolute, join, resolve } from 'node:path';
 import { createRunner, type RunOptions, type RunResult, type Runner } from '../../../shared/run.ts';
 import { curlArgv, parseCurl, type FetchOptions, type FetchResult } from './curl.ts';
 import { acquireLock, type LabLock } from './lock.ts';
+import { netnsEtc, type NetnsEtc } from './netns-etc.ts';
 import { isAlive, namespacePids, signal } from './pids.ts';
 import { sweepNamespaces, sweepNamespacesSync } from './sweep.ts';
 import { HOSTS, URLS, findLink, interfaceConfigCommands, linkInterfaces, topologyCommands, type Host } from './topology.ts';
@@ -89,6 +90,12 @@ export interface Lab {
   /** An HTTP request made with curl inside the namespace. Never throws for network errors. */
   fetch(host: Host, url: string, opts?: FetchOptions): Promise<FetchResult>;
   setLink(host: Host, ifname: string, state: 'up' | 'down'): Promise<void>;
+  /**
+   * The host's own /etc/resolv.conf from now on (for commands started after
+   * this call): /etc/netns/NS/resolv.conf, which `ip netns exec` bind-mounts
+   * over it. Removed by destroy().
+   */
+  setResolvConf(host: Host, text: string): void;
   /** PIDs of every process in the host's namespace, ours or not (wireguard-go daemonizes). */
   pids(host: Host): number[];
   /** Processes started with spawn() that are still running. */
@@ -197,6 +204,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   const logDir = options.logDir ?? join(tmpdir(), `${prefix}lab-${process.pid}-${Date.now()}`);
 
   const procs = new Set<LabProcess>();
+  let etc: NetnsEtc | null = null;
   const runners = new Map<Host, Runner>();
   let destroying: Promise<void> | null = null;
   let spawned = 0;
@@ -280,6 +288,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       const results = await Promise.allSettled([...procs].map((p) => stop(p, { timeoutMs: 3_000 })));
       for (const r of results) if (r.status === 'rejected') problems.push(String(r.reason));
       problems.push(...(await sweepNamespaces(names)));
+      etc?.cleanup();
       unregister(handle);
       lock.release();
       if (ownLogDir) {
@@ -295,6 +304,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     destroy,
     emergency() {
       sweepNamespacesSync(names, [...procs].map((p) => p.pid));
+      etc?.cleanup();
       lock.release();
       if (ownLogDir && process.env['AERIE_LAB_KEEP_LOGS'] !== '1') rmSync(logDir, { recursive: true, force: true });
     },
@@ -333,6 +343,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     const stale = await sweepNamespaces(names);
     if (stale.length > 0) throw new Error(`could not remove an earlier lab:\n  ${stale.join('\n  ')}`);
     removeStaleLogDirs(prefix);
+    etc = netnsEtc(names);
     mkdirSync(logDir, { recursive: true });
     for (const argv of topologyCommands(ns)) await rootRun(argv);
     await waitForLinkLocal(allLinks);
@@ -395,6 +406,9 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       // "down" dropped the routes through this link: put the topology's back.
       for (const end of [link.end, link.peer]) for (const argv of interfaceConfigCommands(ns, end)) await rootRun(argv);
       await waitForLinkLocal([link.end, link.peer]);
+    },
+    setResolvConf(host, text) {
+      etc!.write(ns[host], 'resolv.conf', text);
     },
     pids: (host) => namespacePids(ns[host]),
     processes: () => [...procs].filter((p) => isAlive(p.pid)),

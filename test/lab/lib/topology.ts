@@ -78,6 +78,8 @@ export const ADDR = {
   phone: { v4: '192.0.2.10', v6: '2001:db8:192::10' },
   ispPhone: { v4: '192.0.2.1', v6: '2001:db8:192::1' },
   website: { v4: '192.0.2.80', v6: '2001:db8:80::80' },
+  /** The lab's own DNS server for the "internet" names (lib/dns.ts), beside the website. */
+  labDns: { v4: '192.0.2.83', v6: '2001:db8:80::53' },
   /** The VM's tunnel (overlay) addresses. */
   vmTunnel: { v4: '203.0.113.129', v6: '2001:db8:a0::1' },
 } as const;
@@ -155,12 +157,15 @@ export function topologyCommands(ns: Record<Host, string>): string[][] {
   for (const { a, b } of LINKS) {
     inNs(a.host, 'link', 'add', a.ifname, 'type', 'veth', 'peer', 'name', b.ifname, 'netns', ns[b.host]);
   }
-  // The website's addresses sit on their own interface. A dummy link would do,
+  // The website's addresses (and the lab DNS server's, in the same 192.0.2.64/26
+  // and 2001:db8:80::/64 blocks) sit on their own interface. A dummy link would do,
   // but test kernels often lack the dummy module, so it is a veth pair whose
   // other end stays, up and unaddressed, in the same namespace.
   inNs('internet', 'link', 'add', WEBSITE_IF, 'type', 'veth', 'peer', 'name', `${WEBSITE_IF}-peer`);
   inNs('internet', 'address', 'add', `${ADDR.website.v4}/32`, 'dev', WEBSITE_IF);
   inNs('internet', 'address', 'add', `${ADDR.website.v6}/128`, 'dev', WEBSITE_IF);
+  inNs('internet', 'address', 'add', `${ADDR.labDns.v4}/32`, 'dev', WEBSITE_IF);
+  inNs('internet', 'address', 'add', `${ADDR.labDns.v6}/128`, 'dev', WEBSITE_IF);
   inNs('internet', 'link', 'set', `${WEBSITE_IF}-peer`, 'up');
   inNs('internet', 'link', 'set', WEBSITE_IF, 'up');
   for (const { a, b } of LINKS) {
