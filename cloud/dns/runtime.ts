@@ -29,6 +29,8 @@ export interface DnsRuntimeDeps {
   upstreamCa?: string;
   /** Fetch lists at start (default true). */
   updateAtStart?: boolean;
+  /** After each list compile (the daemon collects garbage then). */
+  onListsCompiled?: () => void;
 }
 
 export interface DnsRuntime {
@@ -53,6 +55,7 @@ export async function startDns(deps: DnsRuntimeDeps): Promise<DnsRuntime> {
     ...ownNames(store),
     log,
     ...(deps.fetch && { fetch: deps.fetch }),
+    ...(deps.onListsCompiled && { onCompiled: deps.onListsCompiled }),
   });
   await lists.load();
 

@@ -47,6 +47,8 @@ export interface ListManagerOptions {
   log?: (line: string) => void;
   fetch?: typeof fetch;
   now?: () => number;
+  /** Called after each new list is in force (the daemon returns the compile's memory then). */
+  onCompiled?: () => void;
 }
 
 export interface ListManager {
@@ -152,6 +154,7 @@ export function createListManager(opts: ListManagerOptions): ListManager {
     lists = result;
     current = createBlocklist(lists, allow, custom);
     compiled = true;
+    opts.onCompiled?.();
     log(
       `dns lists: ${current.names} names from ${inputs.length} lists (${result.parsed} entries) ` +
         `compiled in ${Math.round(result.ms)} ms, ${current.bytes} bytes`,
