@@ -123,7 +123,8 @@ export function listIdFor(url: string, taken: ReadonlySet<string>): string {
       .replace(/[^a-z0-9]+/g, '-')
       .replace(/^-+|-+$/g, '')
       .slice(0, 28) || 'list';
-  let id = /^[a-z0-9]/.test(base) ? base : `l${base}`;
+  // "custom" names the owner's own blocked names.
+  let id = /^[a-z0-9]/.test(base) && base !== 'custom' ? base : `list-${base}`.slice(0, 32);
   for (let n = 2; taken.has(id) && n < 1000; n++) id = `${base.slice(0, 27)}-${n}`;
   return id;
 }
@@ -208,7 +209,14 @@ export function createDnsControl(deps: DnsControlDeps): DnsControl {
       const id = req.id ?? listIdFor(url, new Set(rows.map((r) => r.id)));
       if (rows.some((r) => r.id === id)) throw new CoreError('conflict', `a blocklist with id "${id}" exists; pick another --id`);
       store.dns.addList({ id, url, enabled: true, addedAt: now() });
-      await syncSources();
+      try {
+        await syncSources();
+      } catch (err) {
+        // The list manager refused the source: leave the store as it was.
+        store.dns.removeList(id);
+        await syncSources().catch(() => {});
+        throw err;
+      }
       startUpdate({ only: id });
       return status(id);
     },
