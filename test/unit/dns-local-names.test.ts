@@ -113,7 +113,7 @@ test('PTR for addresses inside the reverse prefixes, NXDOMAIN for unknown ones t
 
 test('bad zone, prefixes and hosts are refused with the field named', () => {
   throwsValidation(() => createLocalNames('bad..zone', []), 'zone');
-  throwsValidation(() => createLocalNames('.', []), 'zone', /root/);
+  throwsValidation(() => createLocalNames('.', []), 'zone', /not the root$/);
   throwsValidation(() => createLocalNames('aerie.internal', ['100.64.0.1/10']), 'reverse[0]', /host bits/);
   const n = names();
   throwsValidation(() => n.set('devices', [{ name: 'a.b', addresses: [] }]), 'hosts[0].name', /single DNS label/);

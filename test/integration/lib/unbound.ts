@@ -44,6 +44,20 @@ export interface Unbound {
 
 const START_TIMEOUT_MS = 10_000;
 
+/** The start of a `server:` clause for an unbound run by a test: in the foreground, in `dir`, no chroot, user or pidfile. */
+export function unboundServerBase(dir: string): string[] {
+  return [
+    'server:',
+    '  verbosity: 1',
+    '  num-threads: 1',
+    `  directory: "${dir}"`,
+    '  chroot: ""',
+    '  username: ""',
+    '  pidfile: ""',
+    '  use-syslog: no',
+  ];
+}
+
 export async function startUnbound(opts: UnboundOptions = {}): Promise<Unbound> {
   if (opts.dot && opts.doh && (opts.dot.certPem !== opts.doh.certPem || opts.dot.keyPem !== opts.doh.keyPem)) {
     throw new Error('unbound serves DoT and DoH with one certificate: pass the same one for both, or start two');
@@ -72,14 +86,7 @@ async function startOnce(opts: UnboundOptions): Promise<Unbound> {
   const dir = mkdtempSync(join(tmpdir(), 'aerie-unbound-'));
   const logFile = join(dir, 'unbound.log');
   const conf = [
-    'server:',
-    '  verbosity: 1',
-    '  num-threads: 1',
-    `  directory: "${dir}"`,
-    '  chroot: ""',
-    '  username: ""',
-    '  pidfile: ""',
-    '  use-syslog: no',
+    ...unboundServerBase(dir),
     `  logfile: "${logFile}"`,
     '  do-daemonize: no',
     '  so-reuseport: no',

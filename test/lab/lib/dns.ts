@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { generateSelfSignedCert } from '../../../cloud/tls-cert.ts';
 import { ADDR, waitFor, type Host, type Lab, type LabProcess } from './lab.ts';
 import { sleep } from './pids.ts';
+import { unboundServerBase } from '../../integration/lib/unbound.ts';
 
 export const UNBOUND = '/usr/sbin/unbound';
 export const DNSMASQ = '/usr/sbin/dnsmasq';
@@ -68,14 +69,7 @@ export async function startLabDns(lab: Lab): Promise<LabDns> {
   writeFileSync(join(dir, 'cert.pem'), cert.certPem);
   const addrs = [ADDR.labDns.v4, ADDR.labDns.v6];
   const conf = [
-    'server:',
-    '  verbosity: 1',
-    '  num-threads: 1',
-    `  directory: "${dir}"`,
-    '  chroot: ""',
-    '  username: ""',
-    '  pidfile: ""',
-    '  use-syslog: no',
+    ...unboundServerBase(dir),
     '  logfile: ""',
     '  do-daemonize: no',
     '  so-reuseport: no',
