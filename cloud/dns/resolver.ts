@@ -1,5 +1,5 @@
 import { ValidationError } from '../../shared/errors.ts';
-import { cacheKey, createCache, entryReply, type CacheEntry, type CacheKey } from './cache.ts';
+import { answerReply, cacheKey, createCache, type Answer, type CacheKey } from './cache.ts';
 import type { LocalNames } from './local-names.ts';
 import { createDeviceStats, createRecentRing, type DeviceCounters, type QueryResult, type RecentQuery } from './stats.ts';
 import { emptyReply, prependLabel, soaRdata, synthReply, writeHeader, writeOpt, type OwnRecord } from './wire-reply.ts';
@@ -164,11 +164,11 @@ export function createResolver(opts: ResolverOptions): Resolver {
     p.done = true;
     if (p.timer) clearTimeout(p.timer);
     pending.delete(latin1(p.key.key));
-    let entry: CacheEntry | null = null;
+    let entry: Answer | null = null;
     if (answer) entry = cache.put(p.key, answer);
     const t = now();
     for (const w of p.waiters) {
-      const reply = entry ? entryReply(entry, w, t) : emptyReply(w, RCODE.SERVFAIL);
+      const reply = entry ? answerReply(entry, w, t) : emptyReply(w, RCODE.SERVFAIL);
       const failed = !entry;
       if (failed) w.counters.failed++;
       else w.counters.forwarded++;
@@ -267,12 +267,11 @@ export function createResolver(opts: ResolverOptions): Resolver {
       record(client, 'blocked', reply[3]! & 0x0f);
       return reply;
     }
-    const hit = cache.get(q);
-    if (hit) {
+    const cached = cache.reply(q);
+    if (cached) {
       counters.cached++;
-      const reply = entryReply(hit, q, now());
-      record(client, 'cached', reply[3]! & 0x0f);
-      return reply;
+      record(client, 'cached', cached[3]! & 0x0f);
+      return cached;
     }
     return forward(client, counters);
   };

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cacheKey, createCache, entryReply, type CacheOptions } from '../../cloud/dns/cache.ts';
+import { answerReply, cacheKey, createCache, type CacheOptions } from '../../cloud/dns/cache.ts';
 import { createQuery, parseQuery, type Query } from '../../cloud/dns/wire.ts';
 import { answerTo, clock, decode, manyA, optOf, packet, query, soa, type QType, type QueryOptions, type Records } from './dns-fixtures.ts';
 
@@ -22,8 +22,8 @@ function setup(opts: CacheOptions = {}) {
   /** A client's reply from the cache, decoded, or null on a miss. */
   const hit = (name: string, type: QType = 'A', o: QueryOptions = {}, limit = 0xffff) => {
     const q = parsed(name, type, o, limit);
-    const e = cache.get(q);
-    return e ? decode(entryReply(e, q, c.now())) : null;
+    const raw = cache.reply(q);
+    return raw ? decode(raw) : null;
   };
   return { c, cache, store, hit };
 }
@@ -92,7 +92,7 @@ test('without an SOA, negative answers are not cached; SERVFAIL is unusable; TC 
   const q = parsed('big.example');
   const tc = cache.put(cacheKey(q), answerTo(query('big.example'), 'NOERROR', { answers: [a('big.example', 300)] }, packet.TRUNCATED_RESPONSE));
   assert.ok(tc);
-  assert.ok(decode(entryReply(tc!, q, 0)).flags! & packet.TRUNCATED_RESPONSE, 'the client learns to ask over TCP');
+  assert.ok(decode(answerReply(tc!, q, 0)).flags! & packet.TRUNCATED_RESPONSE, 'the client learns to ask over TCP');
   assert.is(hit('big.example'), null);
   assert.is(cache.stats().entries, 0);
 });
@@ -118,10 +118,9 @@ test("one entry serves every spelling of a name, each reply carrying the client'
   store('WWW.Example.COM', 'A', 'NOERROR', { answers: [a('WWW.Example.COM', 300)] });
   for (const spelling of ['www.example.com', 'wWw.eXaMpLe.cOm']) {
     const q = parsed(spelling, 'A', { id: 5, rd: false });
-    const e = cache.get(q);
-    assert.ok(e, spelling);
-    const raw = entryReply(e!, q, 0);
-    const r = decode(raw);
+    const raw = cache.reply(q);
+    assert.ok(raw, spelling);
+    const r = decode(raw!);
     assert.is(r.questions![0]!.name, spelling);
     assert.is(r.flags! & packet.RECURSION_DESIRED, 0, 'RD as the client set it');
     assert.ok(r.flags! & (1 << 7), 'RA');
@@ -171,6 +170,63 @@ test('memory is bounded by bytes as well as by entries', () => {
   assert.ok(entries > 5 && entries < 40, `${entries} entries of ~ 350 bytes fit in 8 KiB`);
   cache.clear();
   assert.is(cache.stats().entries, 0);
+});
+
+test('entries keep their bytes while others come and go: long names, many blocks, reused space', () => {
+  // A small arena, so that evictions reuse blocks all the time; names and
+  // messages both longer and shorter than a block.
+  const { store, hit, cache } = setup({ maxEntries: 40, maxBytes: 6 * 1024 });
+  const label = (i: number) => `l${i}-${'x'.repeat((i * 37) % 55)}`;
+  const nameOf = (i: number) => `${label(i)}.${label(i + 1)}.${label(i + 2)}.example`;
+  const addr = (i: number, r: number) => `198.51.${i % 250}.${r}`;
+  const recordsOf = (i: number) => 1 + ((i * 7) % 9);
+  const live: number[] = [];
+  for (let i = 0; i < 600; i++) {
+    const name = nameOf(i);
+    store(name, 'A', 'NOERROR', { answers: Array.from({ length: recordsOf(i) }, (_, r) => a(name, 300, addr(i, r))) });
+    live.push(i);
+    // Every cached answer still reads back exactly as stored.
+    for (const j of live.slice(-12)) {
+      const r = hit(nameOf(j));
+      if (!r) continue; // evicted
+      assert.is(r.questions![0]!.name, nameOf(j));
+      assert.equal(
+        r.answers!.map((x) => (x as packet.StringAnswer).data),
+        Array.from({ length: recordsOf(j) }, (_, k) => addr(j, k)),
+        `entry ${j} read back after ${i} stores`,
+      );
+    }
+  }
+  const { entries } = cache.stats();
+  assert.ok(entries > 3 && entries <= 40, `${entries} entries`);
+  assert.ok(hit(nameOf(599)), 'the newest entry is there');
+  cache.clear();
+  assert.is(hit(nameOf(599)), null);
+  store('again.example', 'A', 'NOERROR', { answers: [a('again.example', 300)] });
+  assert.ok(hit('again.example'), 'the cache works after clear');
+});
+
+test('an answer larger than the whole cache is passed on but not kept', () => {
+  const { store, hit, cache } = setup({ maxBytes: 1024 });
+  store('small.example', 'A', 'NOERROR', { answers: [a('small.example', 300)] });
+  const big = store('big.example', 'A', 'NOERROR', { answers: manyA('big.example', 100) });
+  assert.ok(big, 'the clients waiting still get it');
+  assert.is(hit('big.example'), null);
+  assert.ok(hit('small.example'), 'and nothing was evicted for it');
+  assert.is(cache.stats().entries, 1);
+});
+
+test('names that share a hash bucket are told apart', () => {
+  // One slot, so every name lands in the same bucket.
+  const { store, hit } = setup({ maxEntries: 1 });
+  store('one.example', 'A', 'NOERROR', { answers: [a('one.example', 300, '192.0.2.1')] });
+  store('two.example', 'A', 'NOERROR', { answers: [a('two.example', 300, '192.0.2.2')] });
+  assert.is(hit('one.example'), null, 'evicted for two');
+  assert.is((hit('two.example')!.answers![0] as packet.StringAnswer).data, '192.0.2.2');
+  const { store: store4, hit: hit4 } = setup({ maxEntries: 2 });
+  for (const n of ['p.example', 'q.example']) store4(n, 'A', 'NOERROR', { answers: [a(n, 300, n === 'p.example' ? '192.0.2.7' : '192.0.2.8')] });
+  assert.is((hit4('p.example')!.answers![0] as packet.StringAnswer).data, '192.0.2.7');
+  assert.is((hit4('q.example')!.answers![0] as packet.StringAnswer).data, '192.0.2.8');
 });
 
 test.run();
