@@ -21,6 +21,7 @@ export function mountDns<E extends Env>(app: Hono<E>, dns: DnsControl, admin: (c
   app.get('/v1/dns/test/:name', (c) => (admin(c), c.json(dns.test(c.req.param('name')))));
   app.get('/v1/dns/stats', (c) => (admin(c), c.json(dns.stats())));
 
+  app.get('/v1/dns/devices/:name', (c) => (admin(c), c.json(dns.deviceBlocking(c.req.param('name')))));
   app.put('/v1/dns/devices/:name', async (c) => (admin(c), c.json(dns.setDeviceBlocking(c.req.param('name'), await body(c)))));
   app.get('/v1/dns/recent', (c) => (admin(c), c.json(dns.recent())));
   app.put('/v1/dns/recent', async (c) => (admin(c), c.json(dns.setRecent(await body(c)))));

@@ -76,6 +76,7 @@ export interface DnsControl {
   removeName(name: string): { name: string };
   test(name: string): DnsTestResult;
   stats(): DnsStats;
+  deviceBlocking(device: string): { device: string; blocking: boolean };
   setDeviceBlocking(device: string, body: unknown): { device: string; blocking: boolean };
   recent(): { device: string | null; queries: ReturnType<Resolver['recent']['list']> };
   setRecent(body: unknown): { device: string | null };
@@ -291,6 +292,13 @@ export function createDnsControl(deps: DnsControlDeps): DnsControl {
       const s = live.resolver.stats();
       const b = lists.current();
       return { devices: s.devices, cache: s.cache, blocklist: { names: b.names, bytes: b.bytes }, upstreams: live.upstreams() };
+    },
+
+    deviceBlocking(device) {
+      parseWith(DeviceName, device, 'device');
+      const d = store.devices.get(device);
+      if (!d) throw new CoreError('not_found', `there is no device named "${device}"`);
+      return { device, blocking: d.dnsBlocking };
     },
 
     setDeviceBlocking(device, body) {

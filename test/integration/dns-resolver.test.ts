@@ -111,8 +111,11 @@ test('a listed name and its subdomains are blocked; the allowlist wins; the swit
   assert.equal(addressesOf(await a('filler.example')), ['0.0.0.0']);
 
   dns.control.setDeviceBlocking('phone', { blocking: false });
+  assert.equal(dns.control.deviceBlocking('phone'), { device: 'phone', blocking: false });
   assert.equal(addressesOf(await a('ads.example')), ['192.0.2.81'], 'blocking off for the phone');
   dns.control.setDeviceBlocking('phone', { blocking: true });
+  assert.is(dns.control.deviceBlocking('phone').blocking, true);
+  assert.throws(() => dns.control.deviceBlocking('nobody'), /there is no device named "nobody"/);
   assert.equal(addressesOf(await a('tracker.ads.example')), ['0.0.0.0']);
 
   dns.control.setSettings({ blockMode: 'nxdomain' });
