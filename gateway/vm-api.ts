@@ -15,8 +15,21 @@ export interface ApiReply {
 
 /** GET one path; rejects on timeout, a network error, a body over 64 KiB or one that is not JSON. */
 export function apiGet(address: string, path: string, timeoutMs: number, port = API_PORT): Promise<ApiReply> {
+  return apiRequest(address, 'GET', path, undefined, timeoutMs, port);
+}
+
+export type ApiMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+
+/** One request with an optional JSON body; the same limits as apiGet. */
+export function apiRequest(address: string, method: ApiMethod, path: string, body: unknown, timeoutMs: number, port = API_PORT): Promise<ApiReply> {
+  const payload = body === undefined ? null : Buffer.from(JSON.stringify(body));
+  const headers: Record<string, string | number> = { accept: 'application/json' };
+  if (payload) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = payload.length;
+  }
   return new Promise((resolve, reject) => {
-    const req = request({ host: address, port, path, method: 'GET', headers: { accept: 'application/json' }, agent: false });
+    const req = request({ host: address, port, path, method, headers, agent: false });
     const timer = setTimeout(() => req.destroy(new Error(`no answer from ${address} within ${timeoutMs} ms`)), timeoutMs);
     req.on('error', (e) => {
       clearTimeout(timer);
@@ -41,7 +54,7 @@ export function apiGet(address: string, path: string, timeoutMs: number, port = 
         }
       });
     });
-    req.end();
+    req.end(payload ?? undefined);
   });
 }
 

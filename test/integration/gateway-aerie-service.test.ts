@@ -1,0 +1,189 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createApi } from '../../cloud/api/api.ts';
+import { createCore, type Core } from '../../cloud/core/core.ts';
+import { createDnsControl, ownNames, toListSources } from '../../cloud/dns/control.ts';
+import { createListManager } from '../../cloud/dns/lists/blocklist.ts';
+import { createAerieService } from '../../gateway/aerie-service.ts';
+import { parseConfig, type LoadedConfig } from '../../gateway/config.ts';
+import type { Platform, TunnelState } from '../../gateway/platform/platform.ts';
+import { apiRequest, type ApiMethod } from '../../gateway/vm-api.ts';
+import { generateKeyPair } from '../../shared/keys.ts';
+import { pairRequest, vmStates } from './vm-state.ts';
+
+// The router's `aerie` service against the VM's real API app, store and DNS
+// settings (driven without sockets, the router's tunnel address given as the
+// caller), and apiRequest against a real HTTP server.
+
+const test = suite('aerie service');
+const fresh = vmStates(test, 'aerie-service');
+
+const GATEWAY = '203.0.113.130';
+const me = generateKeyPair();
+
+async function setup(opts: { paired?: boolean; reachable?: boolean; tunnel?: Partial<TunnelState> } = {}) {
+  const vm = fresh();
+  const core: Core = createCore({ store: vm.store, config: vm.state });
+  const { code } = core.pairing.createCode();
+  const home = core.pairing.redeem(pairRequest(code, { publicKey: me.publicKey }));
+  const lists = createListManager({ dir: join(vm.dir, 'lists'), sources: toListSources(vm.store.dns.lists()), ...ownNames(vm.store) });
+  await lists.load();
+  const dns = createDnsControl({ store: vm.store, lists });
+  const app = createApi({ core, dns, logError: () => {} }, (c) => core.identify(c.req.header('x-test-from') ?? ''));
+  const calls: string[] = [];
+  const request = async (address: string, method: ApiMethod, path: string, body: unknown) => {
+    calls.push(`${method} ${path}`);
+    if (opts.reachable === false) throw new Error(`connect EHOSTUNREACH ${address}:80`);
+    const res = await app.request(path, {
+      method,
+      headers: { 'x-test-from': GATEWAY, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+  const loaded: LoadedConfig = {
+    privateKey: me.privateKey,
+    config: parseConfig({
+      name: home.name,
+      lanInterfaces: ['br-lan'],
+      lanPrefixes: [{ prefix: '192.0.2.128/25', interface: 'br-lan' }],
+      vm: {
+        publicKey: vm.state.publicKey,
+        endpoint: '203.0.113.10:51820',
+        addresses: [`${GATEWAY}/25`],
+        overlay: ['203.0.113.128/25'],
+        api: ['203.0.113.129'],
+      },
+    }),
+  };
+  const now = Math.floor(Date.now() / 1000);
+  const platform: Platform = {
+    name: 'fake',
+    set: async () => {},
+    show: async () => ({
+      present: true,
+      up: true,
+      killSwitch: true,
+      dnsIntercept: false,
+      peers: [{ publicKey: vm.state.publicKey, endpoint: '203.0.113.10:51820', latestHandshake: now - 5, rxBytes: 1234, txBytes: 5678 }],
+      ...opts.tunnel,
+    }),
+  };
+  let unpaired = 0;
+  const service = createAerieService({
+    configPath: '/etc/aerie/gateway.json',
+    load: async () => (opts.paired === false ? null : loaded),
+    platform,
+    reconciler: { pass: async () => {}, state: () => ({ health: 'up', generation: 0, endpoint: '203.0.113.10:51820', lastError: null }) },
+    request,
+    pair: async () => {
+      throw new Error('the pairing code is mistyped');
+    },
+    unpair: async () => {
+      unpaired++;
+    },
+    qrSvg: (text) => `<svg data-length="${text.length}"></svg>`,
+  });
+  return { service, vm, core, calls, unpaired: () => unpaired };
+}
+
+const errorOf = (r: Record<string, any>) => r['error'] as { code: string; message: string } | undefined;
+
+test('before pairing: status says so, VM calls say what is missing', async () => {
+  const { service, calls } = await setup({ paired: false });
+  const s = await service.status();
+  assert.is(s['state'], 'unpaired');
+  assert.is(s['dns'], null);
+  assert.is(errorOf(await service.settings())?.code, 'unpaired');
+  assert.match(errorOf(await service.devices())!.message, /not paired/);
+  assert.is(errorOf(await service.unpair())?.code, 'unpaired');
+  assert.equal(calls, [], 'nothing was asked of a VM');
+});
+
+test('status: tunnel, handshake, bytes, switches in force, egress, warnings', async () => {
+  const { service } = await setup();
+  const s = (await service.status()) as Record<string, any>;
+  assert.is(s['state'], 'up');
+  assert.is(s['name'], 'home');
+  assert.is(s['rx_bytes'], 1234);
+  assert.ok(s['handshake_age'] >= 5 && s['handshake_age'] < 60);
+  assert.equal(s['kill_switch'], { configured: true, active: true });
+  assert.equal(s['dns_intercept'], { configured: true, active: false });
+  assert.is(s['egress'], '203.0.113.10');
+  assert.ok(s['warnings'].includes('DNS interception is configured but not in force'));
+  // The API app here runs without the live resolver: its counters are missing, and the status says why.
+  assert.is(s['dns'], null);
+  assert.ok(s['warnings'].some((w: string) => /^DNS counters: the VM refused: .*running daemon/.test(w)), s['warnings'].join(' | '));
+});
+
+test("VM switches are read and written through the VM's API; bad values change nothing", async () => {
+  const { service, vm } = await setup();
+  assert.equal(await service.settings(), { dns_blocking: true, dns_block_mode: 'null', dns_upstreams: ['udp:127.0.0.1'] });
+  assert.equal(await service.set('dns_blocking', false), { key: 'dns_blocking', value: false });
+  assert.is(vm.store.devices.get('home')!.dnsBlocking, false, 'stored on the VM');
+  assert.equal(await service.set('dns_block_mode', 'nxdomain'), { key: 'dns_block_mode', value: 'nxdomain' });
+  assert.equal(await service.set('dns_upstreams', 'dot:dns.example@192.0.2.53 udp:127.0.0.1'), {
+    key: 'dns_upstreams',
+    value: ['dot:dns.example@192.0.2.53', 'udp:127.0.0.1'],
+  });
+
+  const bad = errorOf(await service.set('dns_block_mode', 'sometimes'))!;
+  assert.match(bad.message, /blockMode: expected "null" .* or "nxdomain"/);
+  assert.is(errorOf(await service.set('dns_blocking', 'no'))?.code, 'invalid');
+  assert.match(errorOf(await service.set('colour', 1))!.message, /key: expected one of dns_blocking, dns_block_mode, dns_upstreams/);
+  assert.equal((await service.settings())['dns_block_mode'], 'nxdomain', 'unchanged by the refused values');
+});
+
+test('devices: list, add with a config and its QR code, remove; the router itself is not removable', async () => {
+  const { service, core } = await setup();
+  const before = (await service.devices())['devices'] as Record<string, any>[];
+  assert.equal(before.map((d) => d['name']), ['home']);
+  const added = (await service.deviceAdd('tablet', 'owner')) as Record<string, any>;
+  assert.is(added['name'], 'tablet');
+  assert.match(added['config'], /\[Interface\][\s\S]*PrivateKey = [\s\S]*\[Peer\]/);
+  assert.is(added['qr_svg'], `<svg data-length="${added['config'].length}"></svg>`);
+  assert.ok(core.devices.list().some((d) => d.name === 'tablet'));
+  assert.match(errorOf(await service.deviceAdd('tablet', 'owner'))!.message, /the VM refused: .*tablet/);
+  assert.equal(await service.deviceRemove('tablet'), { removed: 'tablet' });
+  assert.not.ok(core.devices.list().some((d) => d.name === 'tablet'));
+  assert.match(errorOf(await service.deviceRemove('home'))!.message, /use unpair/);
+  assert.is(errorOf(await service.deviceRemove('nobody'))?.code, 'not_found');
+});
+
+test('pair and unpair report in words; an unreachable VM is said so', async () => {
+  const { service, unpaired } = await setup({ reachable: false });
+  assert.equal(errorOf(await service.pair('AERIE1-XXXX')), { code: 'failed', message: 'the pairing code is mistyped' });
+  assert.equal(await service.unpair(), { unpaired: true });
+  assert.is(unpaired(), 1);
+  assert.equal(errorOf(await service.devices())?.code, 'unreachable');
+  assert.match(errorOf(await service.devices())!.message, /does not answer through the tunnel \(connect EHOSTUNREACH/);
+});
+
+test('apiRequest sends JSON bodies with the method asked, and reads JSON back', async () => {
+  const seen: { method?: string; type?: string; body: string }[] = [];
+  const server = createServer((req: IncomingMessage, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      seen.push({ method: req.method, type: req.headers['content-type'], body });
+      res.writeHead(req.method === 'DELETE' ? 404 : 200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.method === 'DELETE' ? { error: { code: 'not_found', message: 'no' } } : { ok: true }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    assert.equal(await apiRequest('127.0.0.1', 'PATCH', '/v1/dns', { blockMode: 'nxdomain' }, 2000, port), { status: 200, body: { ok: true } });
+    assert.is((await apiRequest('127.0.0.1', 'DELETE', '/v1/devices/x', undefined, 2000, port)).status, 404);
+    assert.equal(seen[0], { method: 'PATCH', type: 'application/json', body: '{"blockMode":"nxdomain"}' });
+    assert.equal(seen[1], { method: 'DELETE', type: undefined, body: '' });
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test.run();
