@@ -7,19 +7,22 @@ import { createApi } from '../../cloud/api/api.ts';
 import { createCore, type Core } from '../../cloud/core/core.ts';
 import { createDnsControl, ownNames, toListSources } from '../../cloud/dns/control.ts';
 import { createListManager } from '../../cloud/dns/lists/blocklist.ts';
-import { createAerieService } from '../../gateway/aerie-service.ts';
+import { createAerieHandlers } from '../../gateway/rpc/handlers.ts';
+import { toUbusError } from '../../gateway/rpc/errors.ts';
+import { VM_SETTINGS } from '../../gateway/rpc/vm-settings.ts';
+import { UBUS_STATUS } from '../../gateway/ubus/error.ts';
 import { parseConfig, type LoadedConfig } from '../../gateway/config.ts';
 import type { Platform, TunnelState } from '../../gateway/platform/platform.ts';
 import { apiRequest, type ApiMethod } from '../../gateway/vm-api.ts';
 import { generateKeyPair } from '../../shared/keys.ts';
 import { pairRequest, vmStates } from './vm-state.ts';
 
-// The router's `aerie` service against the VM's real API app, store and DNS
+// The router's `aerie` handlers against the VM's real API app, store and DNS
 // settings (driven without sockets, the router's tunnel address given as the
 // caller), and apiRequest against a real HTTP server.
 
-const test = suite('aerie service');
-const fresh = vmStates(test, 'aerie-service');
+const test = suite('aerie handlers');
+const fresh = vmStates(test, 'aerie-handlers');
 
 const GATEWAY = '203.0.113.130';
 const me = generateKeyPair();
@@ -74,7 +77,7 @@ async function setup(opts: { paired?: boolean; reachable?: boolean; tunnel?: Par
     }),
   };
   let unpaired = 0;
-  const service = createAerieService({
+  const service = createAerieHandlers({
     configPath: '/etc/aerie/gateway.json',
     load: async () => (opts.paired === false ? null : loaded),
     platform,
@@ -91,16 +94,27 @@ async function setup(opts: { paired?: boolean; reachable?: boolean; tunnel?: Par
   return { service, vm, core, calls, unpaired: () => unpaired };
 }
 
-const errorOf = (r: Record<string, any>) => r['error'] as { code: string; message: string } | undefined;
+/** What the ubus caller gets when a call fails (the object maps errors as toUbusError does). */
+async function failure(p: Promise<unknown>): Promise<{ status: number; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    assert.instance(e, Error);
+    const u = toUbusError(e);
+    return { status: u.status, message: u.message };
+  }
+  assert.unreachable('expected a UbusError');
+  throw new Error('unreachable');
+}
 
 test('before pairing: status says so, VM calls say what is missing', async () => {
   const { service, calls } = await setup({ paired: false });
   const s = await service.status();
   assert.is(s['state'], 'unpaired');
   assert.is(s['dns'], null);
-  assert.is(errorOf(await service.settings())?.code, 'unpaired');
-  assert.match(errorOf(await service.devices())!.message, /not paired/);
-  assert.is(errorOf(await service.unpair())?.code, 'unpaired');
+  assert.is((await failure(service.settings())).status, UBUS_STATUS.NO_DATA);
+  assert.match((await failure(service.devices())).message, /not paired/);
+  assert.is((await failure(service.unpair())).status, UBUS_STATUS.NO_DATA);
   assert.equal(calls, [], 'nothing was asked of a VM');
 });
 
@@ -122,20 +136,22 @@ test('status: tunnel, handshake, bytes, switches in force, egress, warnings', as
 
 test("VM switches are read and written through the VM's API; bad values change nothing", async () => {
   const { service, vm } = await setup();
-  assert.equal(await service.settings(), { dns_blocking: true, dns_block_mode: 'null', dns_upstreams: ['udp:127.0.0.1'] });
-  assert.equal(await service.set('dns_blocking', false), { key: 'dns_blocking', value: false });
+  assert.equal(await service.settings(), { blocking: true, blockMode: 'null', upstreams: ['udp:127.0.0.1'] });
+  assert.equal(Object.keys(await service.settings()), Object.keys(VM_SETTINGS), 'every switch LuCI may set, and no other');
+  assert.equal(await service.set('blocking', false), { key: 'blocking', value: false });
   assert.is(vm.store.devices.get('home')!.dnsBlocking, false, 'stored on the VM');
-  assert.equal(await service.set('dns_block_mode', 'nxdomain'), { key: 'dns_block_mode', value: 'nxdomain' });
-  assert.equal(await service.set('dns_upstreams', 'dot:dns.example@192.0.2.53 udp:127.0.0.1'), {
-    key: 'dns_upstreams',
+  assert.equal(await service.set('blockMode', 'nxdomain'), { key: 'blockMode', value: 'nxdomain' });
+  assert.equal(await service.set('upstreams', ['dot:dns.example@192.0.2.53', 'udp:127.0.0.1']), {
+    key: 'upstreams',
     value: ['dot:dns.example@192.0.2.53', 'udp:127.0.0.1'],
   });
 
-  const bad = errorOf(await service.set('dns_block_mode', 'sometimes'))!;
-  assert.match(bad.message, /blockMode: expected "null" .* or "nxdomain"/);
-  assert.is(errorOf(await service.set('dns_blocking', 'no'))?.code, 'invalid');
-  assert.match(errorOf(await service.set('colour', 1))!.message, /key: expected one of dns_blocking, dns_block_mode, dns_upstreams/);
-  assert.equal((await service.settings())['dns_block_mode'], 'nxdomain', 'unchanged by the refused values');
+  // The VM's own check, word for word (the object checks shapes before; here it is bypassed).
+  const bad = await failure(service.set('upstreams', ['carrier-pigeon:192.0.2.1']));
+  assert.is(bad.status, UBUS_STATUS.INVALID_ARGUMENT);
+  assert.match(bad.message, /^the VM refused: upstreams\[0\]: /);
+  assert.match((await failure(service.set('colour', 1))).message, /key: expected one of blocking, blockMode, upstreams/);
+  assert.equal((await service.settings())['upstreams'], ['dot:dns.example@192.0.2.53', 'udp:127.0.0.1'], 'unchanged by the refused value');
 });
 
 test('devices: list, add with a config and its QR code, remove; the router itself is not removable', async () => {
@@ -147,20 +163,21 @@ test('devices: list, add with a config and its QR code, remove; the router itsel
   assert.match(added['config'], /\[Interface\][\s\S]*PrivateKey = [\s\S]*\[Peer\]/);
   assert.is(added['qr_svg'], `<svg data-length="${added['config'].length}"></svg>`);
   assert.ok(core.devices.list().some((d) => d.name === 'tablet'));
-  assert.match(errorOf(await service.deviceAdd('tablet', 'owner'))!.message, /the VM refused: .*tablet/);
+  assert.match((await failure(service.deviceAdd('tablet', 'owner'))).message, /the VM refused: .*tablet/);
   assert.equal(await service.deviceRemove('tablet'), { removed: 'tablet' });
   assert.not.ok(core.devices.list().some((d) => d.name === 'tablet'));
-  assert.match(errorOf(await service.deviceRemove('home'))!.message, /use unpair/);
-  assert.is(errorOf(await service.deviceRemove('nobody'))?.code, 'not_found');
+  assert.match((await failure(service.deviceRemove('home'))).message, /use unpair/);
+  assert.is((await failure(service.deviceRemove('nobody'))).status, UBUS_STATUS.NOT_FOUND);
 });
 
-test('pair and unpair report in words; an unreachable VM is said so', async () => {
+test('pair and unpair; an unreachable VM is said so', async () => {
   const { service, unpaired } = await setup({ reachable: false });
-  assert.equal(errorOf(await service.pair('AERIE1-XXXX')), { code: 'failed', message: 'the pairing code is mistyped' });
+  assert.match((await failure(service.pair('AERIE1-XXXX'))).message, /the pairing code is mistyped/);
   assert.equal(await service.unpair(), { unpaired: true });
   assert.is(unpaired(), 1);
-  assert.equal(errorOf(await service.devices())?.code, 'unreachable');
-  assert.match(errorOf(await service.devices())!.message, /does not answer through the tunnel \(connect EHOSTUNREACH/);
+  const away = await failure(service.devices());
+  assert.is(away.status, UBUS_STATUS.CONNECTION_FAILED);
+  assert.match(away.message, /does not answer through the tunnel \(connect EHOSTUNREACH/);
 });
 
 test('apiRequest sends JSON bodies with the method asked, and reads JSON back', async () => {
