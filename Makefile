@@ -16,7 +16,7 @@ NODE := $(CURDIR)/node_modules/.bin/node
 DEB_PACKAGES := iproute2 nftables wireguard-tools wireguard-go curl iputils-ping procps openssl \
 	unbound dnsmasq-base bind9-dnsutils dnsperf
 
-.PHONY: all deps deps-node deps-debian build typecheck test test-unit demo bench clean distclean
+.PHONY: all deps deps-node deps-debian build typecheck test test-unit demo bench ipk clean distclean
 
 all: build
 
@@ -68,6 +68,11 @@ bench: deps
 	@shopt -s nullglob; scripts=(bench/*.ts); \
 	if [ $${#scripts[@]} -eq 0 ]; then echo "bench: no benchmark scripts yet"; exit 0; fi; \
 	for s in "$${scripts[@]}"; do echo "== $$s"; $(NODE) "$$s"; done
+
+# The OpenWrt 24.10 packages (aerie, luci-app-aerie) in dist/ipk, without the
+# OpenWrt SDK (see openwrt-feed/README.md).
+ipk: build
+	$(NODE) openwrt-feed/build-ipk.ts
 
 clean:
 	rm -rf dist tmp .tmp *.log
