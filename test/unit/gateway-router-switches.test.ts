@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfig, type LoadedConfig } from '../../gateway/config.ts';
 import { parseRouterSwitches, withRouterSwitches } from '../../gateway/router-switches.ts';
+import { ROUTER_OPTIONS } from '../../gateway/rpc/router-options.ts';
 import { UbusError, UBUS_STATUS } from '../../gateway/ubus/error.ts';
 import type { UbusCaller, UbusTable } from '../../gateway/ubus/types.ts';
 import { ValidationError } from '../../shared/errors.ts';
@@ -59,6 +60,13 @@ test('a bad switch names the UCI option and what was expected', () => {
     assert.match((e as Error).message, /expected a boolean/);
   }
   assert.throws(() => parseRouterSwitches({ lan_network: ['lan; rm -rf /'] }, cfg), /lan_network: expected one or more UCI network names/);
+});
+
+test('every option LuCI binds and the init script validates is read here', () => {
+  const cfg = { enabled: true, killSwitch: true, dnsIntercept: true };
+  for (const option of Object.keys(ROUTER_OPTIONS)) {
+    assert.throws(() => parseRouterSwitches({ [option]: ['?', '!'] }, cfg), (e: Error) => (e as ValidationError).field === `aerie.main.${option}`, option);
+  }
 });
 
 test('the switches override the config file; the LAN devices come from netifd', async () => {
