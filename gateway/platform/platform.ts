@@ -78,9 +78,11 @@ export interface Platform {
   readonly name: string;
   /**
    * Makes the system match `desired`; calling it again with the same state
-   * changes nothing. null removes everything this adapter owns, except the
-   * resolv file: left in place, the router's resolver keeps asking the VM and
-   * gets no answer, so DNS fails closed rather than falling back to the ISP.
+   * changes nothing. null removes everything this adapter owns. The linux
+   * adapter leaves the resolv file: the router's resolver keeps asking the
+   * VM and gets no answer, so DNS fails closed rather than falling back to
+   * the ISP. The openwrt adapter restores dnsmasq's UCI options as they were
+   * (disabling or removing the package must give the router back as found).
    */
   set(desired: GatewayDesired | null): Promise<void>;
   /** Reads the tunnel's state and whether the kill switch holds (never fails for a missing interface). */

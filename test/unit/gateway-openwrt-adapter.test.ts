@@ -1,0 +1,434 @@
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createOpenwrtPlatform } from '../../gateway/platform/openwrt/openwrt.ts';
+import { readDesiredFromUci } from '../../gateway/platform/openwrt/readback.ts';
+import { readSystemView } from '../../gateway/platform/openwrt/system-view.ts';
+import type { GatewayDesired } from '../../gateway/platform/platform.ts';
+import { UBUS_STATUS, UbusError } from '../../gateway/ubus/error.ts';
+import { ValidationError } from '../../shared/errors.ts';
+import type { Runner } from '../../shared/run.ts';
+import { golden } from './gateway-golden.ts';
+import { platformContract } from './gateway-platform-contract.ts';
+import { createFakeUbus, writes, type FakeUbusOptions, type Fixture, type RecordedCall } from './lib/fake-uci.ts';
+import { openwrtConfigured, openwrtDefaults, openwrtDesired, openwrtNetifd, ROUTER_PRIVATE, VM_PUBLIC } from './lib/openwrt-fixtures.ts';
+
+// The adapter against a fake rpcd (test/unit/lib/fake-uci.ts): what it asks
+// rpcd and netifd for, and what the router's UCI looks like afterwards.
+
+const desired = openwrtDesired();
+
+const noWg: Runner = async () => ({ code: 1, stdout: '', stderr: 'Unable to access interface: No such device\n' });
+
+async function setup(fixture: Fixture = openwrtDefaults(), fake: FakeUbusOptions = {}, run: Runner = noWg) {
+  const dir = await mkdtemp(join(tmpdir(), 'aerie-owrt-'));
+  const sys = createFakeUbus(fixture, { netifd: openwrtNetifd(), ...fake });
+  const logs: string[] = [];
+  const stateFile = join(dir, 'state.json');
+  const killSwitchFile = join(dir, 'run', 'kill-switch.nft');
+  const make = () =>
+    createOpenwrtPlatform({ ubus: sys.ubus, run, own: { interface: 'aerie', table: 7375 }, stateFile, killSwitchFile, log: (m) => logs.push(m) });
+  return { dir, sys, logs, stateFile, killSwitchFile, platform: make(), make, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** The calls as golden JSON, with the temporary directory made stable. */
+const callsText = (calls: RecordedCall[], dir: string) => `${JSON.stringify(calls, null, 2).replaceAll(dir, '$TMP')}\n`;
+
+const exists = (path: string) => stat(path).then(() => true, () => false);
+
+const section = (snap: ReturnType<ReturnType<typeof createFakeUbus>['snapshot']>, config: string, name: string) =>
+  snap[config]?.find((s) => s.name === name);
+
+test('golden: desired state in, the exact ubus calls out (fresh router)', async () => {
+  const t = await setup();
+  try {
+    await t.platform.set(desired);
+    golden('openwrt-set-fresh.json', callsText(t.sys.calls, t.dir));
+    // One commit per changed config, firewall (the kill switch) first.
+    assert.equal(t.sys.events, ['firewall', 'network', 'dhcp']);
+    assert.equal(t.sys.pending(), {});
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('golden: kill switch and DNS interception switched off', async () => {
+  const t = await setup();
+  try {
+    await t.platform.set(desired);
+    t.sys.calls.length = 0;
+    await t.platform.set({ ...desired, killSwitch: false, dns: { ...desired.dns, intercept: false } });
+    golden('openwrt-switches-off.json', callsText(t.sys.calls, t.dir));
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('golden: set(null) after set', async () => {
+  const t = await setup();
+  try {
+    await t.platform.set(desired);
+    t.sys.calls.length = 0;
+    await t.platform.set(null);
+    golden('openwrt-set-null.json', callsText(t.sys.calls, t.dir));
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('the UCI it writes: netifd WireGuard interface, peer, rules, routes, fw4 zone, dnsmasq upstream', async () => {
+  const t = await setup();
+  try {
+    await t.platform.set(desired);
+    const snap = t.sys.snapshot();
+    assert.equal(section(snap, 'network', 'aerie')?.options, {
+      proto: 'wireguard',
+      private_key: ROUTER_PRIVATE,
+      addresses: ['203.0.113.130/25', '2001:db8:a0::2/64'],
+      mtu: '1420',
+      ip4table: '7375',
+      ip6table: '7375',
+    });
+    const peer = section(snap, 'network', 'aerie_peer')!;
+    assert.is(peer.type, 'wireguard_aerie');
+    assert.equal(peer.options, {
+      description: 'Aerie VM',
+      public_key: VM_PUBLIC,
+      endpoint_host: '203.0.113.10',
+      endpoint_port: '51820',
+      persistent_keepalive: '25',
+      route_allowed_ips: '1',
+      allowed_ips: ['0.0.0.0/0', '::/0'],
+    });
+    assert.equal(section(snap, 'network', 'aerie_rule_0')?.options, { in: 'lan', lookup: '7375', priority: '7375' });
+    assert.is(section(snap, 'network', 'aerie_rule6_0')?.type, 'rule6');
+    assert.equal(section(snap, 'network', 'aerie_unreachable')?.options, {
+      interface: 'loopback', type: 'unreachable', table: '7375', metric: '65535', target: '0.0.0.0/0',
+    });
+    assert.equal(section(snap, 'network', 'aerie_overlay_0')?.options, { interface: 'aerie', target: '203.0.113.128/25', table: 'main' });
+    assert.equal(section(snap, 'firewall', 'aerie_zone')?.options.mtu_fix, '1');
+    assert.equal(section(snap, 'firewall', 'aerie_dns_0')?.options.target, 'DNAT');
+    assert.equal(section(snap, 'firewall', 'aerie_dot_0')?.options.dest_port, '853');
+    // The LAN's own forwarding to the WAN is switched off, not deleted.
+    const lanWan = snap.firewall!.find((s) => s.type === 'forwarding' && s.options.src === 'lan' && s.options.dest === 'wan')!;
+    assert.is(lanWan.options.enabled, '0');
+    assert.equal(snap.dhcp![0]!.options.server, ['203.0.113.129', '2001:db8:a0::1']);
+    assert.is(snap.dhcp![0]!.options.noresolv, '1');
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('the fw4 include: the kill switch file names the real LAN and WAN devices (PPPoE on its l3_device)', async () => {
+  const t = await setup(openwrtDefaults(), { netifd: { ...openwrtNetifd(), wan: { device: 'eth1', l3_device: 'pppoe-wan' } } });
+  try {
+    await t.platform.set(desired);
+    const inc = section(t.sys.snapshot(), 'firewall', 'aerie_kill_switch')!;
+    assert.equal(inc.options, { type: 'nftables', path: t.killSwitchFile, position: 'chain-pre', chain: 'forward' });
+    const text = await readFile(t.killSwitchFile, 'utf8');
+    assert.match(text, /^iifname \{ "br-lan" \} oifname \{ "eth1", "pppoe-wan" \} drop comment "aerie kill switch:/m);
+    assert.match(text, /^iifname \{ "eth1", "pppoe-wan" \} oifname \{ "br-lan" \} drop comment/m);
+    assert.is((await stat(t.killSwitchFile)).mode & 0o777, 0o644);
+    // The WAN comes up on another device (an LTE fallback): the file is rewritten and fw4 reloads it (a commit of firewall).
+    t.sys.setNetifd('wan', { device: 'eth1', l3_device: 'wwan0' });
+    t.sys.calls.length = 0;
+    t.sys.events.length = 0;
+    await t.platform.set(desired);
+    assert.match(await readFile(t.killSwitchFile, 'utf8'), /oifname \{ "eth1", "wwan0" \} drop/);
+    assert.equal(t.sys.events, ['firewall']);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('set twice: the second set makes no call that changes anything', async () => {
+  const t = await setup();
+  try {
+    await t.platform.set(desired);
+    t.sys.calls.length = 0;
+    await t.platform.set(desired);
+    assert.equal(writes(t.sys.calls), []);
+    assert.equal(t.sys.calls.map((c) => `${c.object} ${c.method}`), [
+      'uci get', 'uci get', 'uci get', 'network.interface dump',
+    ]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('set(null) restores the original UCI exactly, even from a fresh process', async () => {
+  const t = await setup();
+  try {
+    const before = t.sys.snapshot();
+    await t.platform.set(desired);
+    assert.is((await stat(t.stateFile)).mode & 0o777, 0o600);
+    // Another process (the CLI's "disable") knows only the state file.
+    await t.make().set(null);
+    assert.equal(t.sys.snapshot(), before);
+    assert.equal(t.sys.pending(), {});
+    assert.is(await exists(t.stateFile), false, 'the state file goes');
+    assert.is(await readFile(t.killSwitchFile, 'utf8').catch(() => null), null, 'the include file goes too');
+    // Nothing left to do.
+    t.sys.calls.length = 0;
+    await t.make().set(null);
+    assert.equal(writes(t.sys.calls), []);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('kill switch off and on again: the LAN forwarding comes back as it was, the include and fallback routes go', async () => {
+  const fixture = openwrtDefaults();
+  fixture.firewall!.find((s) => s.type === 'forwarding')!.options!.enabled = '1';
+  const t = await setup(fixture);
+  try {
+    const before = t.sys.snapshot();
+    await t.platform.set(desired);
+    assert.is((await t.platform.show('aerie')).killSwitch, true);
+    await t.platform.set({ ...desired, killSwitch: false });
+    let snap = t.sys.snapshot();
+    assert.is(snap.firewall!.find((s) => s.type === 'forwarding' && s.options.dest === 'wan')!.options.enabled, '1');
+    assert.is(section(snap, 'firewall', 'aerie_kill_switch'), undefined);
+    assert.is(section(snap, 'network', 'aerie_unreachable'), undefined);
+    assert.is(await readFile(t.killSwitchFile, 'utf8').catch(() => null), null);
+    const s = await t.platform.show('aerie');
+    assert.is(s.killSwitch, false);
+    assert.is(s.dnsIntercept, true);
+    await t.platform.set(desired);
+    snap = t.sys.snapshot();
+    assert.is(snap.firewall!.find((s) => s.type === 'forwarding' && s.options.dest === 'wan')!.options.enabled, '0');
+    assert.is((await t.platform.show('aerie')).killSwitch, true);
+    await t.platform.set(null);
+    assert.equal(t.sys.snapshot(), before);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('an error from rpcd midway: the staged changes are reverted, nothing half-applied remains', async () => {
+  let n = 0;
+  const t = await setup(openwrtDefaults(), {
+    fail: (c) => (c.object === 'uci' && ['add', 'set', 'delete'].includes(c.method) && ++n === 6 ? new UbusError(UBUS_STATUS.UNKNOWN_ERROR, 'simulated') : undefined),
+  });
+  try {
+    const before = t.sys.snapshot();
+    let error: Error | undefined;
+    await t.platform.set(desired).catch((e: Error) => (error = e));
+    assert.ok(error, 'set rejects');
+    assert.match(error!.message, /^uci (add|set|delete) (network|firewall|dhcp)\.\w+ failed: UNKNOWN_ERROR/);
+    assert.equal(t.sys.snapshot(), before);
+    assert.equal(t.sys.pending(), {});
+    assert.equal(t.sys.events, [], 'nothing committed');
+    assert.ok(t.sys.calls.some((c) => c.method === 'revert'));
+    assert.is(await exists(t.stateFile), false, 'the state file goes');
+    assert.ok(t.logs.some((l) => /reverted/.test(l)));
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('the include file cannot be written: the staged UCI is reverted too', async () => {
+  const t = await setup();
+  try {
+    const before = t.sys.snapshot();
+    await writeFile(join(t.dir, 'run'), 'a file where the directory should be\n');
+    await t.platform.set(desired).then(
+      () => assert.unreachable('should fail'),
+      (e: NodeJS.ErrnoException) => assert.ok(e.code === 'EEXIST' || e.code === 'ENOTDIR', e.message),
+    );
+    assert.equal(t.sys.snapshot(), before);
+    assert.equal(t.sys.pending(), {});
+    assert.is(await exists(t.stateFile), false);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('uncommitted changes of someone else: refused before anything changes', async () => {
+  const t = await setup();
+  try {
+    // Someone ran `uci set firewall...` and did not commit.
+    await t.sys.ubus.call('uci', 'set', { config: 'firewall', section: '@defaults[0]', values: { drop_invalid: '1' } });
+    t.sys.calls.length = 0;
+    await t.platform.set(desired).then(
+      () => assert.unreachable('should refuse'),
+      (e: Error) => assert.match(e.message, /firewall has uncommitted changes/),
+    );
+    assert.equal(writes(t.sys.calls), []);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('staged changes of our own, left by a pass that died halfway, are dropped and the pass goes on', async () => {
+  const t = await setup();
+  try {
+    await t.sys.ubus.call('uci', 'add', { config: 'network', type: 'rule', name: 'aerie_rule_0', values: { in: 'wan' } });
+    await t.platform.set(desired);
+    assert.equal(t.sys.pending(), {});
+    assert.is(section(t.sys.snapshot(), 'network', 'aerie_rule_0')?.options.in, 'lan');
+    assert.ok(t.logs.some((l) => /reverted the uncommitted changes of network/.test(l)));
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a new peer generation restarts the interface (netifd re-creates the device); a fresh process does not', async () => {
+  const t = await setup();
+  try {
+    await t.platform.set(desired);
+    t.sys.calls.length = 0;
+    await t.platform.set({ ...desired, peer: { ...desired.peer, generation: 1 } });
+    assert.equal(writes(t.sys.calls).map((c) => `${c.object} ${c.method}`), ['network.interface.aerie down', 'network.interface.aerie up']);
+    t.sys.calls.length = 0;
+    await t.make().set({ ...desired, peer: { ...desired.peer, generation: 2 } });
+    assert.equal(writes(t.sys.calls), []);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a changed endpoint: the peer section is updated, committed, and the interface restarted to read it', async () => {
+  const t = await setup();
+  try {
+    await t.platform.set(desired);
+    t.sys.calls.length = 0;
+    await t.platform.set({ ...desired, peer: { ...desired.peer, endpoint: '[2001:db8::10]:443' } });
+    assert.equal(writes(t.sys.calls).map((c) => `${c.object} ${c.method} ${JSON.stringify(c.args)}`), [
+      'uci set {"config":"network","section":"aerie_peer","values":{"endpoint_host":"2001:db8::10","endpoint_port":"443"}}',
+      'uci commit {"config":"network"}',
+      'network reload {}',
+      'network.interface.aerie down {}',
+      'network.interface.aerie up {}',
+    ]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('LAN devices map to UCI networks through netifd; an unknown device is refused before any change', async () => {
+  const t = await setup();
+  try {
+    await t.platform.set({ ...desired, lan: [{ interface: 'br-guest', prefixes: [] }] }).then(
+      () => assert.unreachable(),
+      (e: unknown) => {
+        assert.ok(e instanceof ValidationError);
+        assert.is(e.field, 'lan[0].interface');
+      },
+    );
+    assert.equal(writes(t.sys.calls), []);
+    // Down, netifd knows no l3_device: UCI's device option still tells.
+    t.sys.setNetifd('lan', { up: false, l3_device: '' });
+    await t.platform.set(desired);
+    assert.is(section(t.sys.snapshot(), 'network', 'aerie_rule_0')?.options.in, 'lan');
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a foreign interface of the same name is never taken over', async () => {
+  const fixture = openwrtDefaults();
+  fixture.network!.push({ name: 'aerie', type: 'interface', options: { proto: 'static', device: 'eth3' } });
+  const t = await setup(fixture);
+  try {
+    await t.platform.set(desired).then(
+      () => assert.unreachable(),
+      (e: Error) => assert.match(e.message, /network\.aerie exists and is not Aerie's/),
+    );
+    assert.equal(writes(t.sys.calls), []);
+    // set(null) leaves it alone too.
+    await t.platform.set(null);
+    assert.ok(section(t.sys.snapshot(), 'network', 'aerie'));
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('UCI fixtures in, the same desired state out', async () => {
+  const t = await setup();
+  try {
+    await t.platform.set(desired);
+    assert.equal(readDesiredFromUci(await readSystemView(t.sys.ubus)), desired);
+    const off = { ...desired, killSwitch: false, dns: { ...desired.dns, intercept: false } };
+    await t.platform.set(off);
+    assert.equal(readDesiredFromUci(await readSystemView(t.sys.ubus)), off);
+    // Written by hand, as the OpenWrt wiki describes each piece.
+    const hand = createFakeUbus(openwrtConfigured('/var/run/aerie/kill-switch.nft'), { netifd: openwrtNetifd() });
+    assert.equal(readDesiredFromUci(await readSystemView(hand.ubus)), desired);
+    const none = createFakeUbus(openwrtDefaults(), { netifd: openwrtNetifd() });
+    assert.is(readDesiredFromUci(await readSystemView(none.ubus)), null);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('show(): netifd status and wg dump; no interface is not an error', async () => {
+  const now = 1_800_000_000;
+  const run: Runner = async (argv) => {
+    if (argv.join(' ') !== 'wg show aerie dump') return { code: 1, stdout: '', stderr: 'no\n' };
+    return {
+      code: 0,
+      stdout: `${ROUTER_PRIVATE}\tpub\t51820\toff\n${VM_PUBLIC}\t(none)\t203.0.113.10:51820\t0.0.0.0/0,::/0\t${now}\t1024\t2048\t25\n`,
+      stderr: '',
+    };
+  };
+  const t = await setup(openwrtDefaults(), {}, run);
+  try {
+    await t.platform.set(desired);
+    const s = await t.platform.show('aerie');
+    assert.equal(s, {
+      present: true,
+      up: true,
+      killSwitch: true,
+      dnsIntercept: true,
+      peers: [{ publicKey: VM_PUBLIC, endpoint: '203.0.113.10:51820', latestHandshake: now, rxBytes: 1024, txBytes: 2048 }],
+    });
+    assert.not.ok(JSON.stringify(s).includes(ROUTER_PRIVATE));
+    const none = await setup();
+    try {
+      assert.equal(await none.platform.show('aerie'), { present: false, up: false, killSwitch: false, dnsIntercept: false, peers: [] });
+    } finally {
+      await none.cleanup();
+    }
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('the private key is never logged', async () => {
+  const t = await setup();
+  try {
+    await t.platform.set(desired);
+    await t.platform.set({ ...desired, peer: { ...desired.peer, generation: 1 } });
+    await t.platform.set(null);
+    assert.ok(t.logs.length > 0);
+    for (const l of t.logs) assert.not.ok(l.includes(ROUTER_PRIVATE), l);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+// The contract every adapter meets, here against the fake rpcd.
+platformContract('openwrt', async () => {
+  const t = await setup();
+  let mark = 0;
+  return {
+    platform: t.platform,
+    desired: (d: Partial<GatewayDesired> = {}) => ({ ...openwrtDesired(), ...d }),
+    mark: () => void (mark = t.sys.calls.length),
+    changes: () => writes(t.sys.calls.slice(mark)).map((c) => `${c.object} ${c.method} ${JSON.stringify(c.args)}`),
+    owned: async () => {
+      const snap = t.sys.snapshot();
+      const ours = Object.entries(snap).flatMap(([config, list]) =>
+        list.filter((s) => s.name.startsWith('aerie')).map((s) => `${config}.${s.name}`),
+      );
+      const file = await readFile(t.killSwitchFile, 'utf8').then(() => [t.killSwitchFile], () => []);
+      return [...ours, ...file];
+    },
+    cleanup: t.cleanup,
+  };
+});
+
+test.run();
