@@ -1,16 +1,25 @@
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { renderSVG } from 'uqr';
 import pkg from '../package.json' with { type: 'json' };
 import { createRunner } from '../shared/run.ts';
 import { configSource, DEFAULT_CONFIG_PATH, DEFAULT_INTERFACE, DEFAULT_TABLE, loadConfig, type GatewayConfig } from './config.ts';
 import { systemResolver } from './endpoint.ts';
 import { keepLanOffWan } from './fail-closed.ts';
 import { missingDaemonFlags } from './node-flags.ts';
-import { describePairing, pair } from './pair.ts';
+import { describePairing, forgetPairing, pair } from './pair.ts';
+import { choosePlatform } from './platform/detect.ts';
 import { createLinuxPlatform } from './platform/linux.ts';
+import { createOpenwrtPlatform } from './platform/openwrt/index.ts';
+import { listenInterfaceEvents } from './platform/openwrt/interface-events.ts';
 import type { Platform } from './platform/platform.ts';
 import { createReconciler } from './reconciler.ts';
+import { withRouterSwitches } from './router-switches.ts';
+import { AERIE_OBJECT, createAerieObject } from './rpc/aerie-object.ts';
+import { createAerieHandlers } from './rpc/handlers.ts';
 import { formatStatus, readStatus } from './status.ts';
-import { apiGet, probeHealth } from './vm-api.ts';
+import { connectUbus, type UbusClient } from './ubus/index.ts';
+import { apiGet, apiRequest, probeHealth } from './vm-api.ts';
 
 // The composition root: the only place that knows every part. Nothing imports it.
 
@@ -23,6 +32,7 @@ Commands:
                   interception in place
   down            remove the tunnel, policy routing, kill switch and DNS interception
                   (stop the daemon first; a dnsResolvFile stays, so DNS fails closed)
+  unpair          remove all of that and forget the VM (config and key)
   status [--json] tunnel state, last handshake, bytes, DNS interception, and who the
                   VM says we are
 
@@ -38,6 +48,7 @@ const PER_COMMAND: Record<string, string[]> = {
   pair: ['lan-interface', 'name', 'force'],
   run: [],
   down: [],
+  unpair: [],
   status: ['json'],
 };
 
@@ -67,12 +78,27 @@ function parse(argv: string[]) {
   }
 }
 
-function platformFor(config: GatewayConfig | null, log: (m: string) => void): Platform {
+/** The adapter for this system, and on OpenWrt the ubus connection it works through. */
+interface System {
+  platform: Platform;
+  ubus: UbusClient | null;
+}
+
+/** The OpenWrt adapter's memory of what it changed lives next to the config (kept by sysupgrade). */
+const openwrtStateFile = (configPath: string) => join(dirname(resolve(configPath)), 'openwrt-state.json');
+
+async function openSystem(configPath: string, config: GatewayConfig | null, log: (m: string) => void, daemon: boolean): Promise<System> {
   const run = createRunner();
-  return createLinuxPlatform(run, {
-    own: { interface: config?.interface ?? DEFAULT_INTERFACE, table: config?.routing.table ?? DEFAULT_TABLE },
-    log,
-  });
+  const own = { interface: config?.interface ?? DEFAULT_INTERFACE, table: config?.routing.table ?? DEFAULT_TABLE };
+  const { name } = await choosePlatform(daemon ? log : () => {});
+  if (name === 'linux') return { platform: createLinuxPlatform(run, { own, log }), ubus: null };
+  // A command reports a missing ubusd at once; the daemon waits for it to come back.
+  // AERIE_UBUS_SOCKET names another ubusd socket (a test's, or an unusual system's).
+  const socket = process.env['AERIE_UBUS_SOCKET'] || undefined;
+  const ubus = await connectUbus({ reconnect: daemon, log, ...(socket ? { socket } : {}) });
+  // The kill switch's rules for fw4 live on tmpfs (AERIE_RUN_DIR moves them, for tests).
+  const killSwitchFile = join(process.env['AERIE_RUN_DIR'] || '/var/run/aerie', 'kill-switch.nft');
+  return { platform: createOpenwrtPlatform({ ubus, run, own, stateFile: openwrtStateFile(configPath), killSwitchFile, log }), ubus };
 }
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -90,20 +116,53 @@ async function runDaemon(configPath: string): Promise<void> {
     }
     throw e;
   }
+  const system = await openSystem(configPath, first, logLine, true);
+  const { platform, ubus } = system;
+  // On OpenWrt the switches in UCI (LuCI, `uci set`) lie over the JSON config.
+  const load = ubus ? withRouterSwitches(configSource(configPath), ubus, logLine) : configSource(configPath);
   const reconciler = createReconciler({
-    platform: platformFor(first, logLine),
-    load: configSource(configPath),
+    platform,
+    load,
     probe: (address, timeoutMs) => probeHealth(address, timeoutMs),
     resolve: systemResolver(),
     log: logLine,
   });
+  if (ubus) {
+    const run = createRunner();
+    const handlers = createAerieHandlers({
+      configPath,
+      load,
+      platform,
+      reconciler,
+      request: apiRequest,
+      pair: (code) => pair({ code, configPath, run }),
+      unpair: async () => {
+        // Paused so that no pass re-applies the old state between the two steps.
+        await reconciler.stop();
+        try {
+          await platform.set(null);
+          await forgetPairing(configPath);
+        } finally {
+          await reconciler.start();
+        }
+      },
+      qrSvg: (text) => renderSVG(text, { border: 2 }),
+    });
+    await ubus.register(AERIE_OBJECT, createAerieObject(handlers, { log: logLine }));
+    // A WAN that comes up elsewhere changes the kill switch's rules: a pass picks it up at once.
+    // Our own tunnel's events are the adapter's doing and need no pass.
+    await listenInterfaceEvents(ubus, () => void reconciler.pass(), [first?.interface ?? DEFAULT_INTERFACE]);
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     // The kill switch, rules and routes stay in the kernel: only 'down' removes them.
     logLine(`${signal}: stopping; the kill switch stays in place`);
-    void reconciler.stop().then(() => process.exit(0));
+    void reconciler
+      .stop()
+      .then(() => ubus?.close())
+      .then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -152,21 +211,37 @@ async function main(argv: string[]): Promise<number> {
     await runDaemon(configPath);
     return -1; // keeps running
   }
-  if (command === 'down') {
+  if (command === 'down' || command === 'unpair') {
     let config: GatewayConfig | null = null;
     try {
       config = await loadConfig(configPath);
     } catch (e) {
       logLine(`${(e as Error).message}; removing with the default names`);
     }
-    await platformFor(config, logLine).set(null);
+    const system = await openSystem(configPath, config, logLine, false);
+    try {
+      await system.platform.set(null);
+    } finally {
+      await system.ubus?.close();
+    }
     say('removed the tunnel, policy routing, kill switch and DNS interception');
+    if (command === 'unpair') {
+      const removed = await forgetPairing(configPath);
+      say(removed.length ? `forgot the pairing: removed ${removed.join(', ')}` : 'was not paired');
+    }
     return 0;
   }
   // status
-  const config = await loadConfig(configPath);
-  const status = await readStatus({ configPath, config, platform: platformFor(config, logLine), get: apiGet });
-  process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+  const file = await loadConfig(configPath);
+  const system = await openSystem(configPath, file, logLine, false);
+  try {
+    // What is in force: on OpenWrt, the UCI switches over the file.
+    const config = system.ubus ? ((await withRouterSwitches(async () => (file ? { config: file } : null), system.ubus, logLine)())?.config ?? null) : file;
+    const status = await readStatus({ configPath, config, platform: system.platform, get: apiGet });
+    process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+  } finally {
+    await system.ubus?.close();
+  }
   return 0;
 }
 

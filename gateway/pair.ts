@@ -266,3 +266,22 @@ export function describePairing(r: PairResult): string {
     .map((p) => p.prefix)
     .join(', ')}; start the tunnel with 'aerie-gateway run'`;
 }
+
+/**
+ * Forgets the pairing: the config first (so a running daemon sees "not
+ * paired" rather than a config without its key), then its key files.
+ * Returns the files removed; none when not paired.
+ */
+export async function forgetPairing(configPath: string): Promise<string[]> {
+  const keys = await keysInUse(configPath, dirname(resolve(configPath)));
+  const removed: string[] = [];
+  for (const file of [configPath, ...keys]) {
+    try {
+      await unlink(file);
+      removed.push(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new PairError(`cannot remove ${file}: ${(e as Error).message}`);
+    }
+  }
+  return removed;
+}

@@ -1,5 +1,5 @@
 import { ValidationError } from '../shared/errors.ts';
-import type { GatewayConfig, LoadedConfig } from './config.ts';
+import type { GatewayConfig } from './config.ts';
 import type { UbusCaller, UbusTable, UbusValue } from './ubus/types.ts';
 
 /**
@@ -69,16 +69,16 @@ async function deviceOf(ubus: UbusCaller, network: string): Promise<string | nul
  * reconciler still sees "no change" by identity. A section that does not
  * read or parse keeps the last good switches (and says why, once).
  */
-export function withRouterSwitches(
-  load: () => Promise<LoadedConfig | null>,
+export function withRouterSwitches<T extends { config: GatewayConfig }>(
+  load: () => Promise<T | null>,
   ubus: UbusCaller,
   log: (message: string) => void,
-): () => Promise<LoadedConfig | null> {
-  let last: { base: LoadedConfig; key: string; value: LoadedConfig } | null = null;
+): () => Promise<T | null> {
+  let last: { base: T; key: string; value: T } | null = null;
   let lastProblem: string | null = null;
   let good: { switches: RouterSwitches; devices: string[] } | null = null;
 
-  const read = async (base: LoadedConfig) => {
+  const read = async (base: T) => {
     try {
       const r = await ubus.call('uci', 'get', { config: UCI_CONFIG, section: UCI_SECTION });
       const values = (r['values'] ?? {}) as UbusTable;

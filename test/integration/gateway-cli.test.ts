@@ -4,10 +4,9 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Options } from 'tsup';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import tsupConfig from '../../tsup.config.ts';
+import { buildGatewayBundle, NODE20 } from './lib/gateway-bundle.ts';
 
 /**
  * The CLI as a user meets it: from source on this Node, and as the built
@@ -15,7 +14,6 @@ import tsupConfig from '../../tsup.config.ts';
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const NODE20 = '/usr/bin/node';
 let dir = '';
 let bundle = '';
 
@@ -26,11 +24,7 @@ function cli(args: string[], node = process.execPath, entry = join(ROOT, 'gatewa
 
 test('setup: build the gateway bundle with the project\'s tsup config', async () => {
   dir = await mkdtemp(join(tmpdir(), 'aerie-gw-cli-'));
-  const configs = (Array.isArray(tsupConfig) ? tsupConfig : [tsupConfig]) as Options[];
-  const gateway = configs.find((c) => c.entry && 'aerie-gateway' in (c.entry as Record<string, string>));
-  assert.ok(gateway, 'tsup.config.ts has an aerie-gateway entry');
-  await build({ ...gateway, entry: { 'aerie-gateway': join(ROOT, 'gateway/main.ts') }, outDir: join(dir, 'dist'), silent: true, config: false });
-  bundle = join(dir, 'dist', 'aerie-gateway.mjs');
+  bundle = await buildGatewayBundle(join(dir, 'dist'));
   const size = (await stat(bundle)).size;
   console.log(`  bundle: ${Math.round(size / 1024)} KiB`);
   assert.ok(size < 400 * 1024, `bundle under 400 KB (${size} bytes)`);
