@@ -33,11 +33,11 @@ let output = '';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until check() is truthy; bounded by WAIT_MS. */
-async function until<T>(what: string, check: () => T | Promise<T>): Promise<T> {
+async function until<T>(what: string, check: () => T | Promise<T>): Promise<NonNullable<T>> {
   const deadline = Date.now() + WAIT_MS;
   for (let i = 0; i < 300; i++) {
     const v = await check();
-    if (v) return v;
+    if (v) return v as NonNullable<T>;
     if (Date.now() > deadline) break;
     await sleep(50);
   }
@@ -127,7 +127,7 @@ test('the daemon registers the aerie object with the methods LuCI calls', async 
 });
 
 test('the desired state goes into UCI, committed, and the kill switch include is written', async () => {
-  const iface = await until('interface aerie in UCI', () => section('network', 'aerie'));
+  const iface = (await until('interface aerie in UCI', () => section('network', 'aerie')))!;
   assert.is(iface.options['proto'], 'wireguard');
   assert.is(iface.options['private_key'], ROUTER_PRIVATE, 'netifd keeps the key as a UCI option');
   assert.is(section('network', 'aerie_peer')!.options['public_key'], VM_PUBLIC);
