@@ -92,7 +92,8 @@ async function openSystem(configPath: string, config: GatewayConfig | null, log:
   const own = { interface: config?.interface ?? DEFAULT_INTERFACE, table: config?.routing.table ?? DEFAULT_TABLE };
   const { name } = await choosePlatform(daemon ? log : () => {});
   if (name === 'linux') return { platform: createLinuxPlatform(run, { own, log }), ubus: null };
-  // A command reports a missing ubusd at once; the daemon waits for it to come back.
+  // No ubusd at start is an error (procd starts the daemon again); once connected,
+  // the daemon rides out ubusd restarts, a command just fails.
   // AERIE_UBUS_SOCKET names another ubusd socket (a test's, or an unusual system's).
   const socket = process.env['AERIE_UBUS_SOCKET'] || undefined;
   const ubus = await connectUbus({ reconnect: daemon, log, ...(socket ? { socket } : {}) });

@@ -179,4 +179,42 @@ test('a UCI switch and SIGHUP (procd reload) change the system at once; disablin
   assert.is((await client.call('aerie', 'status', {}))['state'], 'disabled');
 });
 
+/** The bundle's CLI on Node 20 against the same ubus (not spawnSync: this process is the ubusd). */
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = spawn(NODE20, [bundle, ...args, '--config', join(dir, 'gateway.json')], {
+    env: { ...process.env, AERIE_PLATFORM: 'openwrt', AERIE_UBUS_SOCKET: ubusd.path, AERIE_RUN_DIR: join(dir, 'run') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  p.stdout.on('data', (c) => (stdout += c));
+  p.stderr.on('data', (c) => (stderr += c));
+  const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
+  return new Promise((resolve) =>
+    p.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
+
+test('unpair from LuCI: the system as before, the pairing forgotten; the CLI agrees', async () => {
+  await uciSwitch('enabled', '1');
+  await until('our sections back', () => section('network', 'aerie'));
+  const status = await cli(['status', '--json']);
+  assert.is(status.code, 0, status.stderr);
+  const s = JSON.parse(status.stdout) as Record<string, unknown>;
+  assert.is(s['killSwitch'], false, 'the UCI switch, not the file');
+  assert.is(s['killSwitchActive'], false);
+
+  assert.equal(await client.call('aerie', 'unpair', {}), { unpaired: true });
+  assert.not.ok(existsSync(join(dir, 'gateway.json')) || existsSync(join(dir, 'gateway.key')), 'config and key removed');
+  assert.not.ok(section('network', 'aerie') || section('firewall', 'aerie_zone'), 'our sections removed');
+  assert.is(lanToWan().options['enabled'], undefined, "LAN → WAN forwarding as it was (no 'enabled' option)");
+  assert.is((await client.call('aerie', 'status', {}))['state'], 'unpaired');
+  const again = await cli(['unpair']);
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stdout, /was not paired/);
+});
+
 test.run();
