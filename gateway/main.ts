@@ -20,6 +20,7 @@ import { createAerieHandlers } from './rpc/handlers.ts';
 import { formatStatus, readStatus } from './status.ts';
 import { connectUbus, type UbusClient } from './ubus/index.ts';
 import { apiGet, apiRequest, probeHealth } from './vm-api.ts';
+import { firstResolving, OPENWRT_WAN_RESOLV, wanResolver } from './wan-resolver.ts';
 
 // The composition root: the only place that knows every part. Nothing imports it.
 
@@ -125,7 +126,8 @@ async function runDaemon(configPath: string): Promise<void> {
     platform,
     load,
     probe: (address, timeoutMs) => probeHealth(address, timeoutMs),
-    resolve: systemResolver(),
+    // On OpenWrt the router's own resolver needs the tunnel; the WAN's servers do not.
+    resolve: ubus ? firstResolving(wanResolver(OPENWRT_WAN_RESOLV), systemResolver()) : systemResolver(),
     log: logLine,
   });
   if (ubus) {
