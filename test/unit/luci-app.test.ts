@@ -7,30 +7,40 @@ import { VM_SETTINGS } from '../../gateway/rpc/vm-settings.ts';
 import {
   ACL_FILE,
   checkAcl,
+  checkDeclaredOnce,
   checkDeclares,
   checkInitOptions,
   checkMenu,
+  checkModuleRuns,
+  checkModuleShape,
+  checkModuleUses,
   checkParses,
   checkSettingsBindings,
   checkViewShape,
-  evaluateView,
+  evaluate,
   INIT_FILE,
   MENU_FILE,
+  MODULE_NAME,
+  moduleCalls,
   parseInitValidate,
   POT_FILE,
   readInitScript,
+  readModule,
   readViews,
-  type ViewSource,
+  type LuciSource,
 } from './luci-checks.ts';
 import { checkPot, parsePot, translatable } from './luci-pot.ts';
-import { findBoundOptions, findCallFirstArgs, findDeclares, findTranslated, tokenize } from './luci-js.ts';
+import { findBoundOptions, findCallFirstArgs, findDeclares, findMemberUses, findTranslated, tokenize } from './luci-js.ts';
 
-// No LuCI runs here: the app is checked statically, and against the daemon's
-// `aerie` object (AERIE_METHODS), the router options and the init script.
+// No LuCI runs here: the app (its views and the module `aerie` they share) is
+// checked statically, and against the daemon's `aerie` object (AERIE_METHODS),
+// the router options and the init script.
 
 const views = readViews();
+const shared = readModule();
+const sources = [shared, ...views];
 const json = (file: string): unknown => JSON.parse(readFileSync(file, 'utf8'));
-const view = (name: string): ViewSource => {
+const view = (name: string): LuciSource => {
   const v = views.find((x) => x.path === `aerie/${name}`);
   assert.ok(v, `no view aerie/${name}`);
   return v;
@@ -39,33 +49,46 @@ const declaresOf = (src: string) => findDeclares(tokenize(src));
 const none = (problems: string[]) => assert.equal(problems, [], problems.join('\n'));
 const some = (problems: string[], pattern: RegExp) =>
   assert.ok(problems.some((p) => pattern.test(p)), `expected a problem matching ${pattern}, got ${JSON.stringify(problems)}`);
+/** A copy of `v` with `from` replaced; fails if `from` is not there, so that a doctored copy cannot silently be the original. */
+const doctor = (v: LuciSource, from: string, to: string): LuciSource => {
+  assert.ok(v.src.includes(from), `${v.file} has no ${JSON.stringify(from)} to doctor`);
+  return { ...v, src: v.src.replace(from, to) };
+};
 
-test('the four views are there, and each parses as LuCI compiles it', () => {
+test('the four views and the shared module are there, and each parses as LuCI compiles it', () => {
   assert.equal(views.map((v) => v.path), ['aerie/devices', 'aerie/pairing', 'aerie/settings', 'aerie/status']);
-  for (const v of views) none(checkParses(v));
+  for (const v of sources) none(checkParses(v));
   for (const v of views) none(checkViewShape(v));
+  none(checkModuleShape(shared));
 });
 
-test('every rpc.declare names a method the daemon registers, with its parameter names', () => {
-  for (const v of views) {
-    const declares = declaresOf(v.src);
-    assert.ok(declares.length > 0, `${v.path} declares nothing`);
-    none(checkDeclares(v.path, declares, AERIE_METHODS));
-  }
+test('every rpc.declare, in the module or a view, names a method the daemon registers, with its parameter names', () => {
+  assert.ok(declaresOf(shared.src).length > 0, `${shared.file} declares nothing`);
+  for (const v of sources) none(checkDeclares(v.file, declaresOf(v.src), AERIE_METHODS));
 });
 
-test('the tokenizer finds the very declarations the views make when run', () => {
-  for (const v of views) {
-    const ran = evaluateView(v);
-    assert.ok(ran.view && typeof ran.view['render'] === 'function', `${v.path} returns no view with render()`);
-    // Through JSON: arrays made in the view's context have that context's prototypes.
+test('each method of the aerie object is declared once, all of them, in the module', () => {
+  none(checkDeclaredOnce(sources));
+  const declared = sources.flatMap((v) => declaresOf(v.src).map((d) => d.options['method']));
+  assert.equal([...declared].sort(), Object.keys(AERIE_METHODS).sort());
+  assert.equal([...moduleCalls(shared).values()].sort(), Object.keys(AERIE_METHODS).sort(), `${shared.file} offers a call for each method`);
+});
+
+test('the tokenizer finds the very declarations the module and the views make when run', () => {
+  for (const v of sources) {
+    const ran = evaluate(v, v === shared ? 'baseclass' : 'view');
+    if (v !== shared) assert.ok(ran.extended && typeof ran.extended['render'] === 'function', `${v.file} returns no view with render()`);
+    // Through JSON: arrays made in the source's context have that context's prototypes.
     const pick = (o: Record<string, unknown>) => JSON.stringify([o['object'], o['method'], o['params'] ?? []]);
-    assert.equal(declaresOf(v.src).map((d) => pick(d.options)), ran.declares.map(pick), v.path);
+    assert.equal(declaresOf(v.src).map((d) => pick(d.options)), ran.declares.map((d) => pick(d.options)), v.file);
   }
+  none(checkModuleRuns(shared));
 });
 
-test('the app uses every method of the aerie object', () => {
-  const used = new Set(views.flatMap((v) => declaresOf(v.src).map((d) => d.options['method'])));
+test('the views use only what the module offers, and call every method of the aerie object', () => {
+  none(checkModuleUses(views, shared));
+  const calls = moduleCalls(shared);
+  const used = new Set(views.flatMap((v) => findMemberUses(tokenize(v.src), MODULE_NAME).flatMap((u) => calls.get(u.name) ?? [])));
   assert.equal([...used].sort(), Object.keys(AERIE_METHODS).sort());
 });
 
@@ -93,15 +116,15 @@ test('ROUTER_OPTIONS are what the init script validates', () => {
 
 test('the settings view sets every VM switch the daemon knows, and no other', () => {
   const src = view('settings').src;
-  const set = declaresOf(src).find((d) => d.options['method'] === 'set');
-  assert.ok(set?.variable, 'settings.js declares aerie.set into a variable');
-  const keys = findCallFirstArgs(tokenize(src), set.variable);
-  assert.not.ok(keys.includes(null), `${set.variable}() is always called with a literal key`);
+  const set = [...moduleCalls(shared)].find(([, method]) => method === 'set')?.[0];
+  assert.ok(set, `${shared.file} offers a call for aerie.set`);
+  const keys = findCallFirstArgs(tokenize(src), set, MODULE_NAME);
+  assert.not.ok(keys.includes(null), `${MODULE_NAME}.${set}() is always called with a literal key`);
   assert.equal([...new Set(keys)].sort(), Object.keys(VM_SETTINGS).sort());
 });
 
 test('every translated string is in the .pot, and the .pot holds nothing else', () => {
-  const wanted = translatable(views, json(MENU_FILE), json(ACL_FILE));
+  const wanted = translatable(sources, json(MENU_FILE), json(ACL_FILE));
   assert.ok(wanted.size > 40, 'the views translate their strings');
   none(checkPot(parsePot(readFileSync(POT_FILE, 'utf8')), wanted));
   assert.match(readFileSync(POT_FILE, 'utf8'), /^msgid ""\nmsgstr "Content-Type: text\/plain; charset=UTF-8"\n/);
@@ -139,9 +162,32 @@ test('checker: the tokenizer is not fooled by comments, strings and regex litera
 });
 
 test('checker: a view that does not parse, lacks view.extend or a require', () => {
-  some(checkParses({ path: 'bad', src: declare("object: 'aerie', method: 'status'").replace('});', '}') }), /does not parse/);
-  some(checkViewShape({ path: 'bad', src: "'use strict';\n'require view';\nreturn { render: function() {} };\n" }), /no "return view.extend/);
-  some(checkViewShape({ path: 'bad', src: declare("object: 'aerie', method: 'status'").replace("'require rpc';\n", '') }), /uses rpc\. without 'require rpc'/);
+  const bad = (src: string): LuciSource => ({ path: 'bad', file: 'bad.js', src });
+  some(checkParses(bad(declare("object: 'aerie', method: 'status'").replace('});', '}'))), /does not parse/);
+  some(checkViewShape(bad("'use strict';\n'require view';\nreturn { render: function() {} };\n")), /no "return view.extend/);
+  some(checkViewShape(bad(declare("object: 'aerie', method: 'status'").replace("'require rpc';\n", ''))), /uses rpc\. without 'require rpc'/);
+  some(checkViewShape(doctor(view('status'), "'require aerie';\n", '')), /uses aerie\. without 'require aerie'/);
+});
+
+test('checker: a module that does not parse, is no baseclass, lacks a require or requires itself', () => {
+  some(checkParses(doctor(shared, 'return baseclass.extend({', 'return baseclass.extend(')), /aerie\.js: does not parse/);
+  some(checkModuleShape(doctor(shared, 'return baseclass.extend(', 'return view.extend(')), /no "return baseclass\.extend/);
+  some(checkModuleShape(doctor(shared, "'require rpc';\n", '')), /uses rpc\. without 'require rpc'/);
+  some(checkModuleShape(doctor(shared, "'require ui';\n", "'require ui';\n'require aerie';\n")), /requires itself/);
+});
+
+test('checker: a method declared twice, a view using what the module lacks, a call offered under another name', () => {
+  const again = { ...view('pairing'), src: declare("object: 'aerie', method: 'pair', params: [ 'code' ]") };
+  some(checkDeclaredOnce([shared, again]), /aerie\.pair is declared 2 times \(aerie\.js:\d+, view\/aerie\/pairing\.js:4\)/);
+
+  const typo = doctor(view('pairing'), 'aerie.callUnpair', 'aerie.callUnPair');
+  some(checkModuleUses([typo], shared), /pairing\.js:\d+: uses aerie\.callUnPair, which aerie\.js does not offer/);
+
+  const swapped = doctor(shared, 'callSet: callSet', 'callSet: callPair');
+  some(checkModuleRuns(swapped), /callSet is not the call rpc\.declare made for set/);
+  const hidden = doctor(shared, '\tcallDeviceRemove: callDeviceRemove,\n', '');
+  assert.not.ok([...moduleCalls(hidden).values()].includes('device_remove'), 'a declared call the module does not offer is no call of the app');
+  some(checkModuleUses([view('devices')], hidden), /uses aerie\.callDeviceRemove, which aerie\.js does not offer/);
 });
 
 test('checker: an ACL that misses a method, puts a write under read, or grants more', () => {
@@ -214,7 +260,7 @@ test('checker: the init script options, read across continued lines, compared bo
 });
 
 test('checker: a string missing from the .pot, and one left over', () => {
-  const wanted = translatable(views, json(MENU_FILE), json(ACL_FILE));
+  const wanted = translatable(sources, json(MENU_FILE), json(ACL_FILE));
   const pot = parsePot(readFileSync(POT_FILE, 'utf8'));
   const problems = checkPot([...pot.filter((id) => id !== 'Kill switch'), 'An old string'], wanted);
   some(problems, /not in the \.pot: "Kill switch"/);

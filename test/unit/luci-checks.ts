@@ -1,16 +1,21 @@
 // The LuCI app's cross-checks against the daemon, as pure functions over
-// in-memory sources, so that a test can also feed them doctored copies. Each
-// returns a list of problems; an empty list passes.
+// in-memory sources (the views and the shared module `aerie`), so that a test
+// can also feed them doctored copies. Each returns a list of problems; an
+// empty list passes.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as vm from 'node:vm';
 import type { AerieMethodSpec } from '../../gateway/rpc/aerie-object.ts';
 import type { RouterOption } from '../../gateway/rpc/router-options.ts';
-import { findBoundOptions, findDeclares, findRequires, tokenize, type Declare } from './luci-js.ts';
+import { findBoundOptions, findDeclares, findExtendKeys, findMemberUses, findRequires, tokenize, type Declare } from './luci-js.ts';
 
 export const APP_DIR = fileURLToPath(new URL('../../openwrt-feed/luci-app-aerie/', import.meta.url));
-export const VIEW_DIR = join(APP_DIR, 'htdocs/luci-static/resources/view');
+export const RESOURCES_DIR = join(APP_DIR, 'htdocs/luci-static/resources');
+export const VIEW_DIR = join(RESOURCES_DIR, 'view');
+/** The module the views share, loaded by `'require aerie'`. */
+export const MODULE_NAME = 'aerie';
+export const MODULE_FILE = join(RESOURCES_DIR, `${MODULE_NAME}.js`);
 export const MENU_FILE = join(APP_DIR, 'root/usr/share/luci/menu.d/luci-app-aerie.json');
 export const ACL_FILE = join(APP_DIR, 'root/usr/share/rpcd/acl.d/luci-app-aerie.json');
 export const POT_FILE = join(APP_DIR, 'po/templates/aerie.pot');
@@ -19,51 +24,68 @@ export const ACL_NAME = 'luci-app-aerie';
 
 type Methods = Readonly<Record<string, AerieMethodSpec>>;
 
-export interface ViewSource {
-  /** "aerie/status", as menu.d names it. */
+/** A LuCI client source: a view or the shared module. */
+export interface LuciSource {
+  /** What LuCI calls it: a view "aerie/status", as menu.d names it; the module "aerie", as 'require' names it. */
   path: string;
+  /** Below htdocs/luci-static/resources: "view/aerie/status.js", "aerie.js". */
+  file: string;
   src: string;
 }
 
-export function readViews(dir = VIEW_DIR): ViewSource[] {
-  const out: ViewSource[] = [];
+export function readViews(dir = VIEW_DIR): LuciSource[] {
+  const out: LuciSource[] = [];
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       if (e.isDirectory()) walk(join(d, e.name));
-      else if (e.name.endsWith('.js')) out.push({ path: relative(dir, join(d, e.name)).replace(/\.js$/, ''), src: readFileSync(join(d, e.name), 'utf8') });
+      else if (e.name.endsWith('.js')) {
+        const path = relative(dir, join(d, e.name)).replace(/\.js$/, '');
+        out.push({ path, file: `view/${path}.js`, src: readFileSync(join(d, e.name), 'utf8') });
+      }
     }
   };
   walk(dir);
   return out.sort((a, b) => a.path.localeCompare(b.path));
 }
 
-/** LuCI compiles a view as a function body (its `return view.extend(...)` is the result): parse it so. */
-export function checkParses(v: ViewSource): string[] {
+export function readModule(): LuciSource {
+  return { path: MODULE_NAME, file: `${MODULE_NAME}.js`, src: readFileSync(MODULE_FILE, 'utf8') };
+}
+
+/** LuCI compiles a view or module as a function body (its `return x.extend(...)` is the result): parse it so. */
+export function checkParses(v: LuciSource): string[] {
   try {
-    new vm.Script(`(function () {\n${v.src}\n})`, { filename: `${v.path}.js` });
+    new vm.Script(`(function () {\n${v.src}\n})`, { filename: v.file });
     return [];
   } catch (e) {
-    return [`${v.path}: does not parse: ${(e as Error).message}`];
+    return [`${v.file}: does not parse: ${(e as Error).message}`];
   }
 }
 
-/** The shape LuCI's loader expects, and a 'require' for every LuCI module the view uses. */
-export function checkViewShape(v: ViewSource): string[] {
+/** What a source hands LuCI's loader: a view extends `view`, the shared module `baseclass`. */
+export type LuciBase = 'view' | 'baseclass';
+
+/** The shape LuCI's loader expects, and a 'require' for every LuCI module (ours included) the source uses. */
+export function checkShape(v: LuciSource, base: LuciBase): string[] {
   const toks = tokenize(v.src);
   const problems: string[] = [];
   const at = (i: number) => toks[i]?.value;
-  if (at(0) !== 'use strict') problems.push(`${v.path}: does not start with 'use strict'`);
-  if (!toks.some((_t, i) => at(i) === 'return' && at(i + 1) === 'view' && at(i + 2) === '.' && at(i + 3) === 'extend')) {
-    problems.push(`${v.path}: has no "return view.extend(...)"`);
+  if (at(0) !== 'use strict') problems.push(`${v.file}: does not start with 'use strict'`);
+  if (!toks.some((_t, i) => at(i) === 'return' && at(i + 1) === base && at(i + 2) === '.' && at(i + 3) === 'extend')) {
+    problems.push(`${v.file}: has no "return ${base}.extend(...)"`);
   }
   const required = new Set(findRequires(toks));
-  const modules = ['view', 'rpc', 'form', 'ui', 'poll', 'dom', 'uci', 'fs', 'network', 'widgets'];
+  if (base === 'baseclass' && required.has(MODULE_NAME)) problems.push(`${v.file}: requires itself`);
+  const modules = ['view', 'baseclass', 'rpc', 'form', 'ui', 'poll', 'dom', 'uci', 'fs', 'network', 'widgets', MODULE_NAME];
   for (const m of modules) {
     const used = toks.some((t, i) => t.kind === 'ident' && t.value === m && at(i + 1) === '.' && at(i - 1) !== '.');
-    if (used && !required.has(m)) problems.push(`${v.path}: uses ${m}. without 'require ${m}'`);
+    if (used && !required.has(m)) problems.push(`${v.file}: uses ${m}. without 'require ${m}'`);
   }
   return problems;
 }
+
+export const checkViewShape = (v: LuciSource) => checkShape(v, 'view');
+export const checkModuleShape = (v: LuciSource) => checkShape(v, 'baseclass');
 
 /** Every rpc.declare names our object, a method it registers, with its exact parameter names. */
 export function checkDeclares(path: string, declares: Declare[], methods: Methods, object = 'aerie'): string[] {
@@ -83,6 +105,42 @@ export function checkDeclares(path: string, declares: Declare[], methods: Method
     const got = params === undefined ? [] : params;
     if (!Array.isArray(got) || JSON.stringify(got) !== JSON.stringify(want)) {
       problems.push(`${where}: ${m} params ${JSON.stringify(got)}, the daemon takes ${JSON.stringify(want)}`);
+    }
+  }
+  return problems;
+}
+
+/** Each method is declared in one place only (the shared module), so no two declarations can drift apart. */
+export function checkDeclaredOnce(sources: LuciSource[]): string[] {
+  const where = new Map<string, string[]>();
+  for (const v of sources) {
+    for (const d of findDeclares(tokenize(v.src))) {
+      const key = `${String(d.options['object'])}.${String(d.options['method'])}`;
+      where.set(key, [...(where.get(key) ?? []), `${v.file}:${d.line}`]);
+    }
+  }
+  return [...where].filter(([, at]) => at.length > 1).map(([key, at]) => `${key} is declared ${at.length} times (${at.join(', ')}); declare it once, in ${MODULE_NAME}.js`);
+}
+
+/** The module's call functions, by the name it offers them under (`callSet: callSet`) → the ubus method they call. */
+export function moduleCalls(module: LuciSource): Map<string, string> {
+  const toks = tokenize(module.src);
+  const offered = new Set(findExtendKeys(toks, 'baseclass') ?? []);
+  const out = new Map<string, string>();
+  for (const d of findDeclares(toks)) {
+    if (d.variable !== null && offered.has(d.variable) && typeof d.options['method'] === 'string') out.set(d.variable, d.options['method']);
+  }
+  return out;
+}
+
+/** Every `aerie.x` a view uses is something the module offers (else the view throws in the browser). */
+export function checkModuleUses(views: LuciSource[], module: LuciSource): string[] {
+  const offered = findExtendKeys(tokenize(module.src), 'baseclass');
+  if (offered === null) return [`${module.file}: offers nothing (no "return baseclass.extend({...})")`];
+  const problems: string[] = [];
+  for (const v of views) {
+    for (const u of findMemberUses(tokenize(v.src), MODULE_NAME)) {
+      if (!offered.includes(u.name)) problems.push(`${v.file}:${u.line}: uses ${MODULE_NAME}.${u.name}, which ${module.file} does not offer (${offered.join(', ')})`);
     }
   }
   return problems;
@@ -228,25 +286,47 @@ function standIn(): unknown {
 }
 
 export interface Evaluated {
-  declares: { [key: string]: unknown }[];
-  view: { [key: string]: unknown } | null;
+  /** What each rpc.declare was given, and the call function it handed back. */
+  declares: { options: { [key: string]: unknown }; call: () => Promise<unknown> }[];
+  /** The object given to `view.extend` or `baseclass.extend`. */
+  extended: { [key: string]: unknown } | null;
 }
 
 /**
- * Runs a view's top level in a fresh context the way LuCI's loader does (its
- * 'require' names as parameters), with rpc.declare recording what it is given:
- * a check on the tokenizer that reads the same declarations from the text.
+ * Runs a view's or the module's top level in a fresh context the way LuCI's
+ * loader does (its 'require' names as parameters), with rpc.declare recording
+ * what it is given: a check on the tokenizer that reads the same declarations
+ * from the text.
  */
-export function evaluateView(v: ViewSource): Evaluated {
-  const declares: { [key: string]: unknown }[] = [];
+export function evaluate(v: LuciSource, base: LuciBase): Evaluated {
+  const declares: Evaluated['declares'] = [];
   let extended: { [key: string]: unknown } | null = null;
   const names = findRequires(tokenize(v.src));
   const modules: Record<string, unknown> = {
-    view: { extend: (o: { [key: string]: unknown }) => (extended = o) },
-    rpc: { declare: (o: { [key: string]: unknown }) => (declares.push(o), () => Promise.resolve({})) },
+    [base]: { extend: (o: { [key: string]: unknown }) => (extended = o) },
+    rpc: {
+      declare: (options: { [key: string]: unknown }) => {
+        const call = () => Promise.resolve({});
+        declares.push({ options, call });
+        return call;
+      },
+    },
   };
   const context = vm.createContext({ E: standIn(), L: standIn(), _: (s: string) => s, N_: (_n: number, s: string) => s });
-  const fn = vm.runInContext(`(function (${names.join(', ')}) {\n${v.src}\n})`, context, { filename: `${v.path}.js` }) as (...a: unknown[]) => unknown;
+  const fn = vm.runInContext(`(function (${names.join(', ')}) {\n${v.src}\n})`, context, { filename: v.file }) as (...a: unknown[]) => unknown;
   fn(...names.map((n) => modules[n] ?? standIn()));
-  return { declares, view: extended };
+  return { declares, extended };
+}
+
+/** The module, run: it offers each declared call under the name of its variable, the very function rpc.declare returned. */
+export function checkModuleRuns(module: LuciSource): string[] {
+  const ran = evaluate(module, 'baseclass');
+  if (!ran.extended) return [`${module.file}: returns no baseclass.extend({...})`];
+  const offered = ran.extended;
+  const problems: string[] = [];
+  for (const [name, method] of moduleCalls(module)) {
+    const d = ran.declares.find((x) => x.options['method'] === method);
+    if (!d || offered[name] !== d.call) problems.push(`${module.file}: ${name} is not the call rpc.declare made for ${method}`);
+  }
+  return problems;
 }

@@ -1,6 +1,7 @@
-// A small reader of LuCI view sources: a JavaScript tokenizer (enough for the
-// client-side views: strings, regex literals, comments) and the few constructs
-// the LuCI cross-check needs. No JavaScript parser is a dependency of the repo.
+// A small reader of LuCI sources (views and the shared module): a JavaScript
+// tokenizer (enough for client-side LuCI code: strings, regex literals,
+// comments) and the few constructs the LuCI cross-check needs. No JavaScript
+// parser is a dependency of the repo.
 
 export type Token =
   | { kind: 'string'; value: string; line: number }
@@ -214,15 +215,39 @@ export function findBoundOptions(toks: Token[]): { name: string; widget: string;
   return out;
 }
 
-/** The literal first arguments of every call of `fn(` (e.g. the keys given to callSet). */
-export function findCallFirstArgs(toks: Token[], fn: string): (string | null)[] {
+/** `receiver.fn`: a member of a top-level name (not itself a member, as in `x.receiver.fn`). */
+const isMember = (toks: Token[], i: number, receiver: string) => is(toks[i - 1], '.') && is(toks[i - 2], receiver) && !is(toks[i - 3], '.');
+
+/** The literal first arguments of every call of `fn(`, or of `receiver.fn(` (e.g. the keys given to aerie.callSet). */
+export function findCallFirstArgs(toks: Token[], fn: string, receiver?: string): (string | null)[] {
   const out: (string | null)[] = [];
   for (let i = 0; i < toks.length; i++) {
-    if (!is(toks[i], fn) || !is(toks[i + 1], '(') || is(toks[i - 1], '.') || is(toks[i - 1], 'var')) continue;
+    if (!is(toks[i], fn) || !is(toks[i + 1], '(')) continue;
+    if (receiver === undefined ? is(toks[i - 1], '.') || is(toks[i - 1], 'var') : !isMember(toks, i, receiver)) continue;
     const a = toks[i + 2];
     out.push(a?.kind === 'string' ? a.value : null);
   }
   return out;
+}
+
+/** Every `receiver.name` (e.g. what a view takes from the shared module `aerie`), in order, with its line. */
+export function findMemberUses(toks: Token[], receiver: string): { name: string; line: number }[] {
+  const out: { name: string; line: number }[] = [];
+  for (let i = 0; i < toks.length; i++) {
+    const t = toks[i]!;
+    if (t.kind === 'ident' && isMember(toks, i, receiver)) out.push({ name: t.value, line: t.line });
+  }
+  return out;
+}
+
+/** The property names of the object in `return base.extend({ … })`: what a LuCI module or view offers; null without one. */
+export function findExtendKeys(toks: Token[], base: string): string[] | null {
+  for (let i = 0; i < toks.length; i++) {
+    if (!(is(toks[i], 'return') && is(toks[i + 1], base) && is(toks[i + 2], '.') && is(toks[i + 3], 'extend') && is(toks[i + 4], '('))) continue;
+    if (!is(toks[i + 5], '{')) throw new Error(`line ${toks[i]!.line}: ${base}.extend without an object literal`);
+    return Object.keys(readObject(toks, i + 5)[0]);
+  }
+  return null;
 }
 
 /** The `'require x'` / `'require a.b as c'` directives at the top: the names they bind. */

@@ -1,8 +1,8 @@
 // The translation template of the LuCI app: what LuCI's i18n-scan.pl would
-// extract (`_()` in the views, menu titles, ACL descriptions) against what
-// po/templates/aerie.pot holds.
+// extract (`_()` in the views and the shared module, menu titles, ACL
+// descriptions) against what po/templates/aerie.pot holds.
 import { readFileSync } from 'node:fs';
-import { ACL_FILE, isObject, MENU_FILE, readViews, type ViewSource } from './luci-checks.ts';
+import { ACL_FILE, isObject, MENU_FILE, readModule, readViews, type LuciSource } from './luci-checks.ts';
 import { collapseWhitespace, findTranslated, tokenize } from './luci-js.ts';
 
 function unquotePo(s: string): string {
@@ -35,14 +35,14 @@ export function parsePot(text: string): string[] {
   return ids;
 }
 
-/** What LuCI's i18n-scan.pl would put in the template: `_()` of the views, menu titles, ACL descriptions. */
-export function translatable(views: ViewSource[], menu: unknown, acl: unknown): Map<string, string[]> {
+/** What LuCI's i18n-scan.pl would put in the template: `_()` of every client source (views, module), menu titles, ACL descriptions. */
+export function translatable(sources: LuciSource[], menu: unknown, acl: unknown): Map<string, string[]> {
   const found = new Map<string, string[]>();
   const add = (text: string, where: string) => {
     const t = collapseWhitespace(text);
     if (t !== '') found.set(t, [...(found.get(t) ?? []), where]);
   };
-  for (const v of views) for (const t of findTranslated(tokenize(v.src))) add(t.text, `${v.path}.js:${t.line}`);
+  for (const v of sources) for (const t of findTranslated(tokenize(v.src))) add(t.text, `${v.file}:${t.line}`);
   if (isObject(menu)) for (const [p, e] of Object.entries(menu)) if (isObject(e) && typeof e['title'] === 'string') add(e['title'], `menu ${p}`);
   if (isObject(acl)) for (const [g, e] of Object.entries(acl)) if (isObject(e) && typeof e['description'] === 'string') add(e['description'], `acl ${g}`);
   return found;
@@ -69,12 +69,11 @@ function quotePo(s: string): string {
 
 /**
  * The template as i18n-scan.pl lays it out (header, then msgids in C order with
- * their locations). To rewrite it after changing a view:
+ * their locations). To rewrite it after changing a view or the module:
  *   node -e "import('./test/unit/luci-pot.ts').then((m) => process.stdout.write(m.renderPot()))" > openwrt-feed/luci-app-aerie/po/templates/aerie.pot
  */
 export function renderPot(): string {
-  const views = readViews();
-  const wanted = translatable(views, JSON.parse(readFileSync(MENU_FILE, 'utf8')), JSON.parse(readFileSync(ACL_FILE, 'utf8')));
+  const wanted = translatable([...readViews(), readModule()], JSON.parse(readFileSync(MENU_FILE, 'utf8')), JSON.parse(readFileSync(ACL_FILE, 'utf8')));
   const menuLine = (text: string, file: string) => readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(JSON.stringify(text))) + 1;
   const entries = [...wanted].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   let out = 'msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8"\n';
@@ -82,7 +81,7 @@ export function renderPot(): string {
     const refs = where.map((w) => {
       if (w.startsWith('menu ')) return `luci-app-aerie/root/usr/share/luci/menu.d/luci-app-aerie.json:${menuLine(text, MENU_FILE)}`;
       if (w.startsWith('acl ')) return `luci-app-aerie/root/usr/share/rpcd/acl.d/luci-app-aerie.json:${menuLine(text, ACL_FILE)}`;
-      return `luci-app-aerie/htdocs/luci-static/resources/view/${w}`;
+      return `luci-app-aerie/htdocs/luci-static/resources/${w}`;
     });
     out += `\n${[...new Set(refs)].sort(byFileThenLine).map((r) => `#: ${r}`).join('\n')}\nmsgid "${quotePo(text)}"\nmsgstr ""\n`;
   }

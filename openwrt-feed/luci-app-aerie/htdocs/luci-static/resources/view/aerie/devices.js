@@ -1,59 +1,14 @@
 'use strict';
 'require view';
 'require dom';
-'require rpc';
 'require ui';
+'require aerie';
 
 // The devices the VM knows (phones, laptops: their own WireGuard tunnels), and
 // adding one: the VM makes its keys, the daemon renders the QR code.
 
-var callStatus = rpc.declare({
-	object: 'aerie',
-	method: 'status',
-	reject: true
-});
-
-var callDevices = rpc.declare({
-	object: 'aerie',
-	method: 'devices',
-	expect: { devices: [] },
-	reject: true
-});
-
-var callDeviceAdd = rpc.declare({
-	object: 'aerie',
-	method: 'device_add',
-	params: [ 'name', 'role' ],
-	reject: true
-});
-
-var callDeviceRemove = rpc.declare({
-	object: 'aerie',
-	method: 'device_remove',
-	params: [ 'name' ],
-	reject: true
-});
-
 // The VM's rule for device names: they become DNS labels.
 var NAME_RE = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
-
-// ubus hands back only a status code; the daemon keeps the reason in status.last_error.
-function explain(method, err) {
-	return callStatus().then(function(st) {
-		var last = st ? st.last_error : null;
-		return (last && last.method == method) ? last.message : err.message;
-	}).catch(function() {
-		return err.message;
-	});
-}
-
-function notifyFailure(method, title) {
-	return function(err) {
-		return explain(method, err).then(function(message) {
-			ui.addNotification(title, E('p', {}, [ message ]), 'error');
-		});
-	};
-}
 
 function handshakeText(ts) {
 	if (!ts)
@@ -63,7 +18,7 @@ function handshakeText(ts) {
 
 return view.extend({
 	load: function() {
-		return callDevices().catch(function(err) { return err; });
+		return aerie.callDevices().catch(function(err) { return err; });
 	},
 
 	refresh: function() {
@@ -74,27 +29,15 @@ return view.extend({
 	},
 
 	handleRemove: function(name) {
-		var self = this;
-
-		ui.showModal(_('Remove %s?').format(name), [
-			E('p', {}, [ _('The device loses its tunnel to the VM at once. To connect it again, add it anew.') ]),
-			E('div', { 'class': 'right' }, [
-				E('button', { 'class': 'btn', 'click': ui.hideModal }, [ _('Cancel') ]),
-				' ',
-				E('button', {
-					'class': 'btn cbi-button-negative',
-					'click': ui.createHandlerFn(self, function() {
-						return callDeviceRemove(name).then(function() {
-							ui.hideModal();
-							return self.refresh();
-						}, function(err) {
-							ui.hideModal();
-							return notifyFailure('device_remove', _('Removing the device failed'))(err);
-						});
-					})
-				}, [ _('Remove') ])
-			])
-		]);
+		aerie.confirmCall({
+			title: _('Remove %s?').format(name),
+			text: _('The device loses its tunnel to the VM at once. To connect it again, add it anew.'),
+			button: _('Remove'),
+			call: function() { return aerie.callDeviceRemove(name); },
+			method: 'device_remove',
+			failure: _('Removing the device failed'),
+			done: L.bind(this.refresh, this)
+		});
 	},
 
 	handleAdd: function(nameInput, roleSelect) {
@@ -108,11 +51,11 @@ return view.extend({
 			return Promise.resolve();
 		}
 
-		return callDeviceAdd(name, role).then(L.bind(function(res) {
+		return aerie.callDeviceAdd(name, role).then(L.bind(function(res) {
 			nameInput.value = '';
 			this.showConfig(res);
 			return this.refresh();
-		}, this), notifyFailure('device_add', _('Adding the device failed')));
+		}, this), aerie.notifyFailure('device_add', _('Adding the device failed')));
 	},
 
 	// The config holds the device's private key: shown once, dropped from the page on close.

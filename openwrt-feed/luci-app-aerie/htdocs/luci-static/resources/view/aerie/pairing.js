@@ -1,51 +1,14 @@
 'use strict';
 'require view';
 'require dom';
-'require rpc';
 'require ui';
+'require aerie';
 
 // Pair this router with the VM (a code from `aerie-cloud pair`), or unpair it.
 
-var callStatus = rpc.declare({
-	object: 'aerie',
-	method: 'status',
-	reject: true
-});
-
-var callPair = rpc.declare({
-	object: 'aerie',
-	method: 'pair',
-	params: [ 'code' ],
-	reject: true
-});
-
-var callUnpair = rpc.declare({
-	object: 'aerie',
-	method: 'unpair',
-	reject: true
-});
-
-// ubus hands back only a status code; the daemon keeps the reason in status.last_error.
-function explain(method, err) {
-	return callStatus().then(function(st) {
-		var last = st ? st.last_error : null;
-		return (last && last.method == method) ? last.message : err.message;
-	}).catch(function() {
-		return err.message;
-	});
-}
-
-function notifyFailure(method, title) {
-	return function(err) {
-		return explain(method, err).then(function(message) {
-			ui.addNotification(title, E('p', {}, [ message ]), 'error');
-		});
-	};
-}
-
 return view.extend({
 	load: function() {
-		return callStatus().catch(function(err) { return err; });
+		return aerie.callStatus().catch(function(err) { return err; });
 	},
 
 	refresh: function() {
@@ -63,37 +26,25 @@ return view.extend({
 			return Promise.resolve();
 		}
 
-		return callPair(code).then(L.bind(function(res) {
+		return aerie.callPair(code).then(L.bind(function(res) {
 			input.value = '';
 			ui.addNotification(null, E('p', {}, [
 				_('Paired as %s with the VM at %s.').format(res.name, res.vm)
 			]), 'info');
 			return this.refresh();
-		}, this), notifyFailure('pair', _('Pairing failed')));
+		}, this), aerie.notifyFailure('pair', _('Pairing failed')));
 	},
 
 	handleUnpair: function() {
-		var self = this;
-
-		ui.showModal(_('Unpair this router?'), [
-			E('p', {}, [ _('The tunnel is removed and this router forgets the VM. To use it again, pair it with a new code from the VM.') ]),
-			E('div', { 'class': 'right' }, [
-				E('button', { 'class': 'btn', 'click': ui.hideModal }, [ _('Cancel') ]),
-				' ',
-				E('button', {
-					'class': 'btn cbi-button-negative',
-					'click': ui.createHandlerFn(self, function() {
-						return callUnpair().then(function() {
-							ui.hideModal();
-							return self.refresh();
-						}, function(err) {
-							ui.hideModal();
-							return notifyFailure('unpair', _('Unpairing failed'))(err);
-						});
-					})
-				}, [ _('Unpair') ])
-			])
-		]);
+		aerie.confirmCall({
+			title: _('Unpair this router?'),
+			text: _('The tunnel is removed and this router forgets the VM. To use it again, pair it with a new code from the VM.'),
+			button: _('Unpair'),
+			call: aerie.callUnpair,
+			method: 'unpair',
+			failure: _('Unpairing failed'),
+			done: L.bind(this.refresh, this)
+		});
 	},
 
 	renderBody: function(st) {

@@ -1,41 +1,12 @@
 'use strict';
 'require view';
 'require form';
-'require rpc';
 'require ui';
 'require tools.widgets as widgets';
+'require aerie';
 
 // Two kinds of switches: this router's live in UCI (/etc/config/aerie) and are
 // saved the OpenWrt way (Save & Apply); the VM's go to the VM through `aerie set`.
-
-var callStatus = rpc.declare({
-	object: 'aerie',
-	method: 'status',
-	reject: true
-});
-
-var callSettings = rpc.declare({
-	object: 'aerie',
-	method: 'settings',
-	reject: true
-});
-
-var callSet = rpc.declare({
-	object: 'aerie',
-	method: 'set',
-	params: [ 'key', 'value' ],
-	reject: true
-});
-
-// ubus hands back only a status code; the daemon keeps the reason in status.last_error.
-function explain(method, err) {
-	return callStatus().then(function(st) {
-		var last = st ? st.last_error : null;
-		return (last && last.method == method) ? last.message : err.message;
-	}).catch(function() {
-		return err.message;
-	});
-}
 
 function sameList(a, b) {
 	return a.length == b.length && a.every(function(x, i) { return x == b[i]; });
@@ -43,7 +14,7 @@ function sameList(a, b) {
 
 return view.extend({
 	load: function() {
-		return callSettings().catch(function(err) { return err; });
+		return aerie.callSettings().catch(function(err) { return err; });
 	},
 
 	// One key at a time, in order: the first refusal stops the rest.
@@ -56,15 +27,15 @@ return view.extend({
 		// Each key is remembered as applied once the VM took it, so a retry sends only the rest.
 		if (blocking != !!vm.blocking)
 			steps.push(function() {
-				return callSet('blocking', blocking).then(function() { vm.blocking = blocking; });
+				return aerie.callSet('blocking', blocking).then(function() { vm.blocking = blocking; });
 			});
 		if (blockMode != vm.blockMode)
 			steps.push(function() {
-				return callSet('blockMode', blockMode).then(function() { vm.blockMode = blockMode; });
+				return aerie.callSet('blockMode', blockMode).then(function() { vm.blockMode = blockMode; });
 			});
 		if (!sameList(upstreams, vm.upstreams || []))
 			steps.push(function() {
-				return callSet('upstreams', upstreams).then(function() { vm.upstreams = upstreams; });
+				return aerie.callSet('upstreams', upstreams).then(function() { vm.upstreams = upstreams; });
 			});
 
 		if (!steps.length) {
@@ -76,11 +47,7 @@ return view.extend({
 			return done.then(step);
 		}, Promise.resolve()).then(function() {
 			ui.addNotification(null, E('p', {}, [ _('The VM applied the new settings.') ]), 'info');
-		}, function(err) {
-			return explain('set', err).then(function(message) {
-				ui.addNotification(_('Changing the VM\'s settings failed'), E('p', {}, [ message ]), 'error');
-			});
-		});
+		}, aerie.notifyFailure('set', _('Changing the VM\'s settings failed')));
 	},
 
 	renderVm: function(vm) {
@@ -140,20 +107,18 @@ return view.extend({
 		s = m.section(form.NamedSection, 'main', 'aerie', _('On this router'));
 		s.addremove = false;
 
-		o = s.option(form.Flag, 'enabled', _('Enable'),
-			_('Keep the tunnel to the VM up and send this home network through it.'));
-		o.default = o.enabled;
-		o.rmempty = false;
-
-		o = s.option(form.Flag, 'kill_switch', _('Kill switch'),
-			_('While the tunnel is down, the home network gets no internet at all instead of going out directly.'));
-		o.default = o.enabled;
-		o.rmempty = false;
-
-		o = s.option(form.Flag, 'dns_intercept', _('Intercept DNS'),
-			_('All DNS from the home network is answered by this router, through the VM; DNS over TLS and QUIC to elsewhere is refused.'));
-		o.default = o.enabled;
-		o.rmempty = false;
+		// The three switches: on unless UCI says off, and always written.
+		[
+			s.option(form.Flag, 'enabled', _('Enable'),
+				_('Keep the tunnel to the VM up and send this home network through it.')),
+			s.option(form.Flag, 'kill_switch', _('Kill switch'),
+				_('While the tunnel is down, the home network gets no internet at all instead of going out directly.')),
+			s.option(form.Flag, 'dns_intercept', _('Intercept DNS'),
+				_('All DNS from the home network is answered by this router, through the VM; DNS over TLS and QUIC to elsewhere is refused.'))
+		].forEach(function(flag) {
+			flag.default = flag.enabled;
+			flag.rmempty = false;
+		});
 
 		o = s.option(widgets.NetworkSelect, 'lan_network', _('Home networks'),
 			_('The networks whose hosts go through the tunnel.'));

@@ -2,15 +2,9 @@
 'require view';
 'require dom';
 'require poll';
-'require rpc';
+'require aerie';
 
 // What the daemon knows about the tunnel, refreshed every 5 seconds.
-
-var callStatus = rpc.declare({
-	object: 'aerie',
-	method: 'status',
-	reject: true
-});
 
 var STATES = {
 	up: _('Connected'),
@@ -91,7 +85,7 @@ function renderFailure(err) {
 }
 
 function refresh(box) {
-	return callStatus().then(function(st) {
+	return aerie.callStatus().then(function(st) {
 		dom.content(box, renderRows(st));
 	}, function(err) {
 		dom.content(box, renderFailure(err));
@@ -100,7 +94,7 @@ function refresh(box) {
 
 return view.extend({
 	load: function() {
-		return callStatus().catch(function(err) { return err; });
+		return aerie.callStatus().catch(function(err) { return err; });
 	},
 
 	render: function(st) {
