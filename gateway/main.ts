@@ -85,9 +85,6 @@ interface System {
   ubus: UbusClient | null;
 }
 
-/** The OpenWrt adapter's memory of what it changed lives next to the config (kept by sysupgrade). */
-const openwrtStateFile = (configPath: string) => join(dirname(resolve(configPath)), 'openwrt-state.json');
-
 async function openSystem(configPath: string, config: GatewayConfig | null, log: (m: string) => void, daemon: boolean): Promise<System> {
   const run = createRunner();
   const own = { interface: config?.interface ?? DEFAULT_INTERFACE, table: config?.routing.table ?? DEFAULT_TABLE };
@@ -98,9 +95,13 @@ async function openSystem(configPath: string, config: GatewayConfig | null, log:
   // AERIE_UBUS_SOCKET names another ubusd socket (a test's, or an unusual system's).
   const socket = process.env['AERIE_UBUS_SOCKET'] || undefined;
   const ubus = await connectUbus({ reconnect: daemon, log, ...(socket ? { socket } : {}) });
-  // The kill switch's rules for fw4 live on tmpfs (AERIE_RUN_DIR moves them, for tests).
-  const killSwitchFile = join(process.env['AERIE_RUN_DIR'] || '/var/run/aerie', 'kill-switch.nft');
-  return { platform: createOpenwrtPlatform({ ubus, run, own, stateFile: openwrtStateFile(configPath), killSwitchFile, log }), ubus };
+  // Next to the config (on flash, kept by sysupgrade): what the adapter changed in
+  // sections not its own, and the rules fw4 includes in its forward chain.
+  const dir = dirname(resolve(configPath));
+  return {
+    platform: createOpenwrtPlatform({ ubus, run, own, stateFile: join(dir, 'openwrt-state.json'), forwardFile: join(dir, 'forward.nft'), log }),
+    ubus,
+  };
 }
 
 const say = (line: string) => process.stdout.write(`${line}\n`);

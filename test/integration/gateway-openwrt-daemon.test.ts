@@ -97,7 +97,7 @@ setupOnce(test, async () => {
     }),
   );
   daemon = spawn(NODE20, ['--lite-mode', '--max-semi-space-size=1', bundle, 'run', '--config', join(dir, 'gateway.json')], {
-    env: { ...process.env, AERIE_PLATFORM: 'openwrt', AERIE_UBUS_SOCKET: ubusd.path, AERIE_RUN_DIR: join(dir, 'run') },
+    env: { ...process.env, AERIE_PLATFORM: 'openwrt', AERIE_UBUS_SOCKET: ubusd.path },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   daemon.stdout!.on('data', (c) => (output += c));
@@ -137,7 +137,7 @@ test('the desired state goes into UCI, committed, and the kill switch include is
   assert.equal(dnsmasq.options['server'], ['203.0.113.129']);
   assert.is(dnsmasq.options['noresolv'], '1');
   assert.equal(fake.pending(), {}, 'nothing left uncommitted');
-  const include = join(dir, 'run', 'kill-switch.nft');
+  const include = join(dir, 'forward.nft');
   await until('the include file', () => existsSync(include));
   const rules = readFileSync(include, 'utf8');
   assert.ok(rules.includes('br-lan') && rules.includes('eth1'), rules);
@@ -182,7 +182,7 @@ test('a UCI switch and SIGHUP (procd reload) change the system at once; disablin
 /** The bundle's CLI on Node 20 against the same ubus (not spawnSync: this process is the ubusd). */
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const p = spawn(NODE20, [bundle, ...args, '--config', join(dir, 'gateway.json')], {
-    env: { ...process.env, AERIE_PLATFORM: 'openwrt', AERIE_UBUS_SOCKET: ubusd.path, AERIE_RUN_DIR: join(dir, 'run') },
+    env: { ...process.env, AERIE_PLATFORM: 'openwrt', AERIE_UBUS_SOCKET: ubusd.path },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { createOpenwrtPlatform } from '../../gateway/platform/openwrt/openwrt.ts';
 import { readDesiredFromUci } from '../../gateway/platform/openwrt/readback.ts';
 import { readSystemView } from '../../gateway/platform/openwrt/system-view.ts';
+import { renderKillSwitch } from '../../gateway/platform/kill-switch.ts';
 import type { GatewayDesired } from '../../gateway/platform/platform.ts';
 import { UBUS_STATUS, UbusError } from '../../gateway/ubus/error.ts';
 import { ValidationError } from '../../shared/errors.ts';
@@ -13,7 +14,16 @@ import type { Runner } from '../../shared/run.ts';
 import { golden } from './gateway-golden.ts';
 import { platformContract } from './gateway-platform-contract.ts';
 import { createFakeUbus, writes, type FakeUbusOptions, type Fixture, type RecordedCall } from './lib/fake-uci.ts';
-import { openwrtConfigured, openwrtDefaults, openwrtDesired, openwrtNetifd, ROUTER_PRIVATE, VM_PUBLIC } from './lib/openwrt-fixtures.ts';
+import {
+  openwrtConfigured,
+  openwrtDefaults,
+  openwrtDesired,
+  openwrtNetifd,
+  openwrtNetifdWithGuest,
+  openwrtWithGuest,
+  ROUTER_PRIVATE,
+  VM_PUBLIC,
+} from './lib/openwrt-fixtures.ts';
 
 // The adapter against a fake rpcd (test/unit/lib/fake-uci.ts): what it asks
 // rpcd and netifd for, and what the router's UCI looks like afterwards.
@@ -27,10 +37,10 @@ async function setup(fixture: Fixture = openwrtDefaults(), fake: FakeUbusOptions
   const sys = createFakeUbus(fixture, { netifd: openwrtNetifd(), ...fake });
   const logs: string[] = [];
   const stateFile = join(dir, 'state.json');
-  const killSwitchFile = join(dir, 'run', 'kill-switch.nft');
+  const forwardFile = join(dir, 'aerie', 'forward.nft');
   const make = () =>
-    createOpenwrtPlatform({ ubus: sys.ubus, run, own: { interface: 'aerie', table: 7375 }, stateFile, killSwitchFile, log: (m) => logs.push(m) });
-  return { dir, sys, logs, stateFile, killSwitchFile, platform: make(), make, cleanup: () => rm(dir, { recursive: true, force: true }) };
+    createOpenwrtPlatform({ ubus: sys.ubus, run, own: { interface: 'aerie', table: 7375 }, stateFile, forwardFile, log: (m) => logs.push(m) });
+  return { dir, sys, logs, stateFile, forwardFile, platform: make(), make, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /** The calls as golden JSON, with the temporary directory made stable. */
@@ -110,22 +120,22 @@ test('the UCI it writes: netifd WireGuard interface, peer, rules, routes, fw4 zo
   }
 });
 
-test('the fw4 include: the kill switch file names the real LAN and WAN devices (PPPoE on its l3_device)', async () => {
+test('the fw4 include: the kill switch rules name the real LAN and WAN devices (PPPoE on its l3_device)', async () => {
   const t = await setup(openwrtDefaults(), { netifd: { ...openwrtNetifd(), wan: { device: 'eth1', l3_device: 'pppoe-wan' } } });
   try {
     await t.platform.set(desired);
-    const inc = section(t.sys.snapshot(), 'firewall', 'aerie_kill_switch')!;
-    assert.equal(inc.options, { type: 'nftables', path: t.killSwitchFile, position: 'chain-pre', chain: 'forward' });
-    const text = await readFile(t.killSwitchFile, 'utf8');
+    const inc = section(t.sys.snapshot(), 'firewall', 'aerie_forward')!;
+    assert.equal(inc.options, { type: 'nftables', path: t.forwardFile, position: 'chain-pre', chain: 'forward' });
+    const text = await readFile(t.forwardFile, 'utf8');
     assert.match(text, /^iifname \{ "br-lan" \} oifname \{ "eth1", "pppoe-wan" \} drop comment "aerie kill switch:/m);
     assert.match(text, /^iifname \{ "eth1", "pppoe-wan" \} oifname \{ "br-lan" \} drop comment/m);
-    assert.is((await stat(t.killSwitchFile)).mode & 0o777, 0o644);
+    assert.is((await stat(t.forwardFile)).mode & 0o777, 0o644);
     // The WAN comes up on another device (an LTE fallback): the file is rewritten and fw4 reloads it (a commit of firewall).
     t.sys.setNetifd('wan', { device: 'eth1', l3_device: 'wwan0' });
     t.sys.calls.length = 0;
     t.sys.events.length = 0;
     await t.platform.set(desired);
-    assert.match(await readFile(t.killSwitchFile, 'utf8'), /oifname \{ "eth1", "wwan0" \} drop/);
+    assert.match(await readFile(t.forwardFile, 'utf8'), /oifname \{ "eth1", "wwan0" \} drop/);
     assert.equal(t.sys.events, ['firewall']);
   } finally {
     await t.cleanup();
@@ -158,7 +168,7 @@ test('set(null) restores the original UCI exactly, even from a fresh process', a
     assert.equal(t.sys.snapshot(), before);
     assert.equal(t.sys.pending(), {});
     assert.is(await exists(t.stateFile), false, 'the state file goes');
-    assert.is(await readFile(t.killSwitchFile, 'utf8').catch(() => null), null, 'the include file goes too');
+    assert.is(await readFile(t.forwardFile, 'utf8').catch(() => null), null, 'the include file goes too');
     // Nothing left to do.
     t.sys.calls.length = 0;
     await t.make().set(null);
@@ -168,7 +178,7 @@ test('set(null) restores the original UCI exactly, even from a fresh process', a
   }
 });
 
-test('kill switch off and on again: the LAN forwarding comes back as it was, the include and fallback routes go', async () => {
+test('kill switch off and on again: the LAN forwarding comes back as it was, the fallback routes and kill switch rules go', async () => {
   const fixture = openwrtDefaults();
   fixture.firewall!.find((s) => s.type === 'forwarding')!.options!.enabled = '1';
   const t = await setup(fixture);
@@ -179,9 +189,12 @@ test('kill switch off and on again: the LAN forwarding comes back as it was, the
     await t.platform.set({ ...desired, killSwitch: false });
     let snap = t.sys.snapshot();
     assert.is(snap.firewall!.find((s) => s.type === 'forwarding' && s.options.dest === 'wan')!.options.enabled, '1');
-    assert.is(section(snap, 'firewall', 'aerie_kill_switch'), undefined);
     assert.is(section(snap, 'network', 'aerie_unreachable'), undefined);
-    assert.is(await readFile(t.killSwitchFile, 'utf8').catch(() => null), null);
+    // The include stays, for anti-spoofing; only the kill switch's rules leave it.
+    assert.ok(section(snap, 'firewall', 'aerie_forward'));
+    const text = await readFile(t.forwardFile, 'utf8');
+    assert.not.match(text, /kill switch:/);
+    assert.match(text, /anti-spoofing:/);
     const s = await t.platform.show('aerie');
     assert.is(s.killSwitch, false);
     assert.is(s.dnsIntercept, true);
@@ -222,7 +235,7 @@ test('the include file cannot be written: the staged UCI is reverted too', async
   const t = await setup();
   try {
     const before = t.sys.snapshot();
-    await writeFile(join(t.dir, 'run'), 'a file where the directory should be\n');
+    await writeFile(join(t.dir, 'aerie'), 'a file where the directory should be\n');
     await t.platform.set(desired).then(
       () => assert.unreachable('should fail'),
       (e: NodeJS.ErrnoException) => assert.ok(e.code === 'EEXIST' || e.code === 'ENOTDIR', e.message),
@@ -344,10 +357,145 @@ test('UCI fixtures in, the same desired state out', async () => {
     await t.platform.set(off);
     assert.equal(readDesiredFromUci(await readSystemView(t.sys.ubus)), off);
     // Written by hand, as the OpenWrt wiki describes each piece.
-    const hand = createFakeUbus(openwrtConfigured('/var/run/aerie/kill-switch.nft'), { netifd: openwrtNetifd() });
+    const hand = createFakeUbus(openwrtConfigured('/etc/aerie/forward.nft'), { netifd: openwrtNetifd() });
     assert.equal(readDesiredFromUci(await readSystemView(hand.ubus)), desired);
     const none = createFakeUbus(openwrtDefaults(), { netifd: openwrtNetifd() });
     assert.is(readDesiredFromUci(await readSystemView(none.ubus)), null);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+/** The include's rules, without its header comment. */
+const ruleLines = async (path: string) => (await readFile(path, 'utf8')).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+
+// Two LANs, several prefixes of each family, in no particular order.
+const twoLans: GatewayDesired = {
+  ...desired,
+  lan: [
+    { interface: 'br-lan', prefixes: ['192.0.2.0/25', '2001:db8:1a::/64', '192.0.2.128/25', '2001:db8:1b::/64'] },
+    { interface: 'br-guest', prefixes: ['198.51.100.0/24', '2001:db8:1c::/64'] },
+  ],
+};
+const SPOOF4 =
+  'iifname { "br-guest", "br-lan" } oifname "aerie" ip saddr != { 192.0.2.0/25, 192.0.2.128/25, 198.51.100.0/24 } drop' +
+  ' comment "aerie anti-spoofing: IPv4 from the LAN into the tunnel whose source is not a LAN address"';
+const SPOOF6 =
+  'iifname { "br-guest", "br-lan" } oifname "aerie" ip6 saddr != { 2001:db8:1a::/64, 2001:db8:1b::/64, 2001:db8:1c::/64 } drop' +
+  ' comment "aerie anti-spoofing: IPv6 from the LAN into the tunnel whose source is not a LAN address"';
+
+test('anti-spoofing: the include drops LAN packets into the tunnel from any source outside the LAN prefixes, both families, kill switch on or off', async () => {
+  const t = await setup(openwrtWithGuest(), { netifd: openwrtNetifdWithGuest() });
+  try {
+    await t.platform.set(twoLans);
+    let lines = await ruleLines(t.forwardFile);
+    assert.equal(lines.slice(0, 2), [SPOOF4, SPOOF6]);
+    assert.equal(lines.slice(2).map((l) => /comment "([^:]+):/.exec(l)?.[1]), ['aerie kill switch', 'aerie kill switch']);
+    // nft refuses a rule comment over 128 characters, and fw4 the whole ruleset with it.
+    for (const l of lines) assert.ok(/comment "(.*)"$/.exec(l)![1]!.length <= 128, l);
+    assert.is((await t.platform.show('aerie')).killSwitch, true);
+
+    const off = { ...twoLans, killSwitch: false };
+    await t.platform.set(off);
+    lines = await ruleLines(t.forwardFile);
+    assert.equal(lines, [SPOOF4, SPOOF6]);
+    assert.equal(section(t.sys.snapshot(), 'firewall', 'aerie_forward')?.options, {
+      type: 'nftables', path: t.forwardFile, position: 'chain-pre', chain: 'forward',
+    });
+    assert.is((await t.platform.show('aerie')).killSwitch, false);
+    assert.equal(readDesiredFromUci(await readSystemView(t.sys.ubus)), off);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('anti-spoofing: the same rules as the Linux adapter, and a family without a LAN prefix is dropped whole', async () => {
+  const t = await setup();
+  try {
+    const cases: GatewayDesired['lan'][] = [
+      desired.lan,
+      [{ interface: 'br-lan', prefixes: ['192.0.2.0/24'] }],
+      [{ interface: 'br-lan', prefixes: ['2001:db8:1a::/64', '2001:db8:1a::/64'] }],
+      [{ interface: 'br-lan', prefixes: [] }],
+    ];
+    for (const lan of cases) {
+      await t.platform.set({ ...desired, lan });
+      const linux = renderKillSwitch({
+        tunnel: 'aerie', lanInterfaces: ['br-lan'], lanPrefixes: lan.flatMap((l) => l.prefixes), killSwitch: true, mtu: 1420,
+      });
+      const matchOf = (l: string) => l.trim().replace(/ comment ".*"$/, '');
+      const want = linux.split('\n').filter((l) => l.includes('(anti-spoofing)')).map(matchOf);
+      assert.equal((await ruleLines(t.forwardFile)).filter((l) => l.includes('anti-spoofing')).map(matchOf), want, JSON.stringify(lan));
+    }
+    assert.equal((await ruleLines(t.forwardFile)).slice(0, 2), [
+      'iifname { "br-lan" } oifname "aerie" meta nfproto ipv4 drop comment "aerie anti-spoofing: IPv4 from the LAN into the tunnel as the LAN has no prefix of that family"',
+      'iifname { "br-lan" } oifname "aerie" meta nfproto ipv6 drop comment "aerie anti-spoofing: IPv6 from the LAN into the tunnel as the LAN has no prefix of that family"',
+    ]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a LAN prefix change rewrites the include, and the firewall commit makes fw4 load it', async () => {
+  const t = await setup();
+  try {
+    await t.platform.set({ ...desired, killSwitch: false });
+    t.sys.events.length = 0;
+    await t.platform.set({ ...desired, killSwitch: false, lan: [{ interface: 'br-lan', prefixes: ['192.0.2.0/24', '203.0.113.0/26', '2001:db8:1a::/64'] }] });
+    assert.ok(t.sys.events.includes('firewall'), t.sys.events.join());
+    assert.match((await ruleLines(t.forwardFile))[0]!, /ip saddr != \{ 192\.0\.2\.0\/24, 203\.0\.113\.0\/26 \} drop/);
+    // The IPv6 prefix goes: its route (network) and, committed first, every IPv6 source (firewall).
+    t.sys.events.length = 0;
+    await t.platform.set({ ...desired, killSwitch: false, lan: [{ interface: 'br-lan', prefixes: ['192.0.2.0/24'] }] });
+    assert.equal(t.sys.events, ['firewall', 'network']);
+    assert.match((await ruleLines(t.forwardFile))[1]!, /meta nfproto ipv6 drop/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('set(null) with the kill switch off: the whole store as it was, the include file gone, from a fresh process', async () => {
+  const t = await setup(openwrtWithGuest(), { netifd: openwrtNetifdWithGuest() });
+  try {
+    const before = t.sys.snapshot();
+    await t.platform.set({ ...twoLans, killSwitch: false });
+    assert.equal(await ruleLines(t.forwardFile), [SPOOF4, SPOOF6]);
+    await t.make().set(null);
+    assert.equal(t.sys.snapshot(), before);
+    assert.equal(t.sys.pending(), {});
+    assert.is(await exists(t.forwardFile), false);
+    assert.is(await exists(t.stateFile), false);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('show(): the kill switch reads as off while the include is there, even where the LAN has no forwarding to the WAN', async () => {
+  const fixture = openwrtDefaults();
+  fixture.firewall = fixture.firewall!.filter((s) => s.type !== 'forwarding');
+  const t = await setup(fixture);
+  try {
+    await t.platform.set({ ...desired, killSwitch: false });
+    assert.ok(section(t.sys.snapshot(), 'firewall', 'aerie_forward'));
+    assert.is((await t.platform.show('aerie')).killSwitch, false);
+    assert.is(readDesiredFromUci(await readSystemView(t.sys.ubus))?.killSwitch, false);
+    await t.platform.set(desired);
+    assert.is((await t.platform.show('aerie')).killSwitch, true);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('the include section of an older version (aerie_kill_switch) gives way to aerie_forward', async () => {
+  const fixture = openwrtDefaults();
+  const path = '/etc/aerie/forward.nft';
+  fixture.firewall!.push({ name: 'aerie_kill_switch', type: 'include', options: { type: 'nftables', path, position: 'chain-pre', chain: 'forward' } });
+  const t = await setup(fixture);
+  try {
+    await t.platform.set(desired);
+    const snap = t.sys.snapshot();
+    assert.is(section(snap, 'firewall', 'aerie_kill_switch'), undefined);
+    assert.ok(section(snap, 'firewall', 'aerie_forward'));
   } finally {
     await t.cleanup();
   }
@@ -413,7 +561,7 @@ platformContract('openwrt', async () => {
       const ours = Object.entries(snap).flatMap(([config, list]) =>
         list.filter((s) => s.name.startsWith('aerie')).map((s) => `${config}.${s.name}`),
       );
-      const file = await readFile(t.killSwitchFile, 'utf8').then(() => [t.killSwitchFile], () => []);
+      const file = await readFile(t.forwardFile, 'utf8').then(() => [t.forwardFile], () => []);
       return [...ours, ...file];
     },
     cleanup: t.cleanup,

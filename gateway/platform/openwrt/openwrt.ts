@@ -37,15 +37,15 @@ export interface OpenwrtPlatformOptions {
   /** A JSON file (0600) where the adapter remembers what it changed, so set(null) restores it even in a fresh process. */
   stateFile: string;
   /**
-   * The kill switch's nft rules for fw4's include. On tmpfs by default: fw4 skips an
-   * include whose file is missing (with a warning), and until the daemon writes it
-   * after a reboot no LAN flow can exist that it would have to cut.
+   * fw4's include `aerie_forward` (forward-include.ts): the anti-spoofing rules, and the
+   * kill switch's while it is on. On flash, so that fw4 loads them at boot before the
+   * daemon runs: netifd brings the tunnel up from UCI on its own.
    */
-  killSwitchFile?: string;
+  forwardFile?: string;
   log?: (message: string) => void;
 }
 
-export const DEFAULT_KILL_SWITCH_FILE = '/var/run/aerie/kill-switch.nft';
+export const DEFAULT_FORWARD_FILE = '/etc/aerie/forward.nft';
 
 /** Staged and committed in this order: the firewall (the kill switch) before the routing that sends LAN traffic away. */
 const CONFIGS: UciConfigName[] = ['firewall', 'network', 'dhcp'];
@@ -53,7 +53,7 @@ const CONFIGS: UciConfigName[] = ['firewall', 'network', 'dhcp'];
 export function createOpenwrtPlatform(opts: OpenwrtPlatformOptions): Platform {
   const { ubus, run } = opts;
   const log = opts.log ?? (() => {});
-  const includePath = opts.killSwitchFile ?? DEFAULT_KILL_SWITCH_FILE;
+  const includePath = opts.forwardFile ?? DEFAULT_FORWARD_FILE;
   const serial = createSerialQueue();
   const tx = createUciTransaction(ubus, log);
   // The peer generation last applied; undefined in a fresh process, where nothing is restarted.
@@ -134,10 +134,11 @@ export function createOpenwrtPlatform(opts: OpenwrtPlatformOptions): Platform {
       const r = await run(['wg', 'show', iface, 'dump'], { allowFail: true });
       const peers = r.code === 0 ? parseWgDump(r.stdout) : [];
       const firewall = (await readConfig(ubus, 'firewall')) ?? [];
+      const network = (await readConfig(ubus, 'network')) ?? [];
       return {
         present: r.code === 0 || status?.up === true,
         up: status?.up === true,
-        killSwitch: killSwitchConfigured({ firewall }),
+        killSwitch: killSwitchConfigured({ firewall, network }),
         dnsIntercept: dnsInterceptConfigured({ firewall }),
         peers: peers.map(({ publicKey, endpoint, latestHandshake, rxBytes, txBytes }) => ({ publicKey, endpoint, latestHandshake, rxBytes, txBytes })),
       } satisfies TunnelState;

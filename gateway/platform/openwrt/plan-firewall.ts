@@ -1,4 +1,5 @@
 import type { GatewayDesired } from '../platform.ts';
+import { KILL_SWITCH_ROUTES } from './plan-network.ts';
 import { sectionsOfType, upstreamZones, zoneName, type SystemView } from './system-view.ts';
 import type { SectionSpec } from './uci-diff.ts';
 
@@ -10,6 +11,7 @@ import type { SectionSpec } from './uci-diff.ts';
 
 export const ZONE = 'aerie';
 const PREFIX = 'aerie_';
+const INCLUDE = `${PREFIX}forward`;
 
 export function planFirewall(d: GatewayDesired, lanZones: string[], includePath: string, out: Map<string, SectionSpec>): void {
   out.set(`${PREFIX}zone`, {
@@ -58,18 +60,23 @@ export function planFirewall(d: GatewayDesired, lanZones: string[], includePath:
       });
     });
   }
-  if (d.killSwitch) {
-    out.set(`${PREFIX}kill_switch`, {
-      type: 'include',
-      options: { type: 'nftables', path: includePath, position: 'chain-pre', chain: 'forward' },
-    });
-  }
+  // Whenever Aerie is on (anti-spoofing); with the kill switch the file holds its rules too (forward-include.ts).
+  out.set(INCLUDE, {
+    type: 'include',
+    options: { type: 'nftables', path: includePath, position: 'chain-pre', chain: 'forward' },
+  });
 }
 
-/** For show(): the kill switch holds in UCI when our include is there and the LAN's ways to the WAN zones are off. */
-export function killSwitchConfigured(view: Pick<SystemView, 'firewall'>): boolean {
-  const inc = view.firewall.find((s) => s.name === `${PREFIX}kill_switch` && s.type === 'include');
+/**
+ * For show(): the kill switch holds in UCI when our include is there, its fallback routes
+ * are (they exist only with it: the include is there with the kill switch off too), and the
+ * LAN's ways to the WAN zones are off.
+ */
+export function killSwitchConfigured(view: Pick<SystemView, 'firewall' | 'network'>): boolean {
+  const inc = view.firewall.find((s) => s.name === INCLUDE && s.type === 'include');
   if (!inc || inc.options.enabled === '0') return false;
+  const routed = KILL_SWITCH_ROUTES.every((r) => view.network.some((s) => s.name === r.name && s.type === r.type));
+  if (!routed) return false;
   const lanZones = view.firewall
     .filter((s) => s.type === 'forwarding' && s.name.startsWith(`${PREFIX}fwd_`))
     .map((s) => s.options.src)

@@ -17,6 +17,11 @@ import type { UciOption } from './uci.ts';
 const PREFIX = 'aerie_';
 /** Behind every real route (netifd gives the tunnel's routes the interface metric, 0 by default). */
 const FALLBACK_METRIC = '65535';
+/** The kill switch's fallback routes, which exist only while it is on. */
+export const KILL_SWITCH_ROUTES = [
+  { name: `${PREFIX}unreachable`, type: 'route' },
+  { name: `${PREFIX}unreachable6`, type: 'route6' },
+] as const;
 
 export function planNetwork(d: GatewayDesired, nets: string[], view: SystemView, out: Map<string, SectionSpec>): void {
   const table = String(d.table);
@@ -81,7 +86,7 @@ export function planNetwork(d: GatewayDesired, nets: string[], view: SystemView,
   if (d.killSwitch) {
     // On the loopback interface, which is always up: a route on the tunnel would go when the tunnel does.
     const base = { interface: anchor, type: 'unreachable', table, metric: FALLBACK_METRIC };
-    out.set(`${PREFIX}unreachable`, { type: 'route', options: { ...base, target: '0.0.0.0/0' } });
-    out.set(`${PREFIX}unreachable6`, { type: 'route6', options: { ...base, target: '::/0' } });
+    out.set(KILL_SWITCH_ROUTES[0].name, { type: KILL_SWITCH_ROUTES[0].type, options: { ...base, target: '0.0.0.0/0' } });
+    out.set(KILL_SWITCH_ROUTES[1].name, { type: KILL_SWITCH_ROUTES[1].type, options: { ...base, target: '::/0' } });
   }
 }

@@ -1,7 +1,7 @@
 import { formatAddress, parseAddress } from '../../../shared/cidr.ts';
 import { ValidationError } from '../../../shared/errors.ts';
 import type { GatewayDesired } from '../platform.ts';
-import { renderKillSwitchInclude } from './kill-switch-include.ts';
+import { renderForwardInclude } from './forward-include.ts';
 import { planFirewall, ZONE } from './plan-firewall.ts';
 import { planNetwork } from './plan-network.ts';
 import { matches, sameTarget, type Remembered, type SavedOption } from './remembered.ts';
@@ -37,7 +37,8 @@ import { sameOption, type UciConfigName, type UciOption, type UciSection } from 
  * firewall: zone aerie_zone ('aerie', MSS clamped); forwarding aerie_fwd_Z
  *           (LAN zone → aerie) and aerie_back_Z (aerie → LAN zone);
  *           redirect aerie_dns_Z and rule aerie_dot_Z (DNS interception);
- *           include aerie_kill_switch (kill switch).
+ *           include aerie_forward (anti-spoofing always, kill switch when on:
+ *           forward-include.ts).
  * Options in sections that are not ours: `enabled '0'` on the LAN's
  * forwardings to the WAN zones (kill switch) and `server`/`noresolv` of the
  * first dnsmasq section; their old values are remembered (remembered.ts).
@@ -49,7 +50,7 @@ export interface UciPlan {
   owned: Record<UciConfigName, Map<string, SectionSpec>>;
   edits: Record<UciConfigName, OptionEdit[]>;
   remembered: Remembered;
-  /** The kill-switch include's nft text, or null when there is none. */
+  /** The forward include's nft text, or null when there is none (Aerie off). */
   include: string | null;
   /** What could not be restored, for the log. */
   lost: SavedOption[];
@@ -59,7 +60,7 @@ export interface PlanInput {
   desired: GatewayDesired | null;
   view: SystemView;
   remembered: Remembered;
-  /** Where the kill-switch include file is. */
+  /** Where the forward include file is. */
   includePath: string;
   /** The interface set(null) removes when nothing is remembered (Ownership.interface). */
   ownInterface: string;
@@ -135,12 +136,13 @@ export function planUci(input: PlanInput): UciPlan {
           edit('firewall', f, { type: 'forwarding', match: { src, dest } }, 'enabled', '0');
         }
       }
-      include = renderKillSwitchInclude({
-        tunnel: d.interface,
-        lanDevices: d.lan.map((l) => l.interface),
-        wanDevices: devicesOfZones(view, upstream),
-      });
     }
+    include = renderForwardInclude({
+      tunnel: d.interface,
+      lanDevices: d.lan.map((l) => l.interface),
+      lanPrefixes: d.lan.flatMap((l) => l.prefixes),
+      wanDevices: d.killSwitch ? devicesOfZones(view, upstream) : null,
+    });
     // dnsmasq forwards to the VM's resolver. The Linux adapter's resolvFile has no use here:
     // OpenWrt configures dnsmasq through UCI (its init script writes the real config from it).
     const dnsmasq = view.dhcp ? sectionsOfType(view.dhcp, 'dnsmasq')[0] : undefined;

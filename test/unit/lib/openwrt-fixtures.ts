@@ -58,6 +58,24 @@ export function openwrtNetifd(): Record<string, NetifdOverride> {
   return { loopback: { device: 'lo', l3_device: 'lo' }, lan: { device: 'br-lan', l3_device: 'br-lan' }, wan: { device: 'eth1', l3_device: 'eth1' }, wan6: { device: 'eth1', l3_device: 'eth1' } };
 }
 
+/** The same router with a guest network on its own bridge and zone, which may reach the WAN. */
+export function openwrtWithGuest(): Fixture {
+  const f = openwrtDefaults();
+  f.network!.push(
+    { type: 'device', options: { name: 'br-guest', type: 'bridge', ports: ['lan3'] } },
+    { name: 'guest', type: 'interface', options: { device: 'br-guest', proto: 'static', ipaddr: '198.51.100.1', netmask: '255.255.255.0' } },
+  );
+  f.firewall!.push(
+    { type: 'zone', options: { name: 'guest', network: ['guest'], input: 'REJECT', output: 'ACCEPT', forward: 'REJECT' } },
+    { type: 'forwarding', options: { src: 'guest', dest: 'wan' } },
+  );
+  return f;
+}
+
+export function openwrtNetifdWithGuest(): Record<string, NetifdOverride> {
+  return { ...openwrtNetifd(), guest: { device: 'br-guest', l3_device: 'br-guest' } };
+}
+
 export function openwrtDesired(): GatewayDesired {
   return {
     interface: 'aerie',
@@ -121,7 +139,7 @@ export function openwrtConfigured(includePath: string): Fixture {
     { name: 'aerie_zone', type: 'zone', options: { name: 'aerie', network: ['aerie'], input: 'ACCEPT', output: 'ACCEPT', forward: 'REJECT', mtu_fix: '1' } },
     { name: 'aerie_fwd_0', type: 'forwarding', options: { src: 'lan', dest: 'aerie' } },
     { name: 'aerie_dns_0', type: 'redirect', options: { src: 'lan', src_dport: '53', proto: 'tcp udp', target: 'DNAT', family: 'any' } },
-    { name: 'aerie_kill_switch', type: 'include', options: { type: 'nftables', path: includePath, position: 'chain-pre', chain: 'forward' } },
+    { name: 'aerie_forward', type: 'include', options: { type: 'nftables', path: includePath, position: 'chain-pre', chain: 'forward' } },
   );
   Object.assign(f.dhcp![0]!.options!, { server: ['203.0.113.129', '2001:db8:a0::1'], noresolv: '1' });
   return f;
