@@ -3,30 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { generateKeyPair } from '../../shared/keys.ts';
 import type { Runner, RunResult } from '../../shared/run.ts';
 import { createLinuxPlatform } from '../../gateway/platform/linux.ts';
 import type { GatewayDesired } from '../../gateway/platform/platform.ts';
+import { sampleDesired } from './gateway-fixtures.ts';
 
 // The real kernel is exercised in test/integration/gateway-linux.test.ts; here a
 // small fake `ip` shows what the adapter asks for and in which order.
 
-const me = generateKeyPair();
-const vm = generateKeyPair();
-
-const desired: GatewayDesired = {
-  interface: 'aerie',
-  privateKey: me.privateKey,
-  addresses: ['203.0.113.130/25', '2001:db8:a0::2/64'],
-  mtu: 1420,
-  peer: { publicKey: vm.publicKey, endpoint: '203.0.113.10:51820', allowedIps: ['0.0.0.0/0', '::/0'], keepalive: 25, generation: 0 },
-  overlay: ['203.0.113.128/25'],
-  lan: [{ interface: 'lan0', prefixes: ['192.0.2.128/25'] }],
-  table: 7375,
-  rulePriority: 7375,
-  killSwitch: true,
-  dns: { intercept: true, servers: ['203.0.113.129', '2001:db8:a0::1'], resolvFile: null },
-};
+const desired = sampleDesired();
 
 function fakeSystem(kernelWireguard: boolean, failing: RegExp[] = [], answer: (line: string) => RunResult | undefined = () => undefined) {
   const links = new Map([['lan0', { up: true, mtu: 1500 }]]);
@@ -77,10 +62,10 @@ test('no kernel WireGuard: falls back to wireguard-go; the private key only ever
   // Without the variables that keep it in the foreground or our pipes open.
   assert.ok(sys.calls.some((c) => c.argv.join(' ') === 'env -u LOG_LEVEL -u WG_PROCESS_FOREGROUND wireguard-go aerie'));
   assert.ok(logs.some((l) => /wireguard-go/.test(l)));
-  for (const c of sys.calls) assert.not.ok(c.argv.some((a) => a.includes(me.privateKey)), `key in argv: ${c.argv.join(' ')}`);
+  for (const c of sys.calls) assert.not.ok(c.argv.some((a) => a.includes(desired.privateKey)), `key in argv: ${c.argv.join(' ')}`);
   const sync = sys.calls.find((c) => c.argv[0] === 'wg' && c.argv[1] === 'syncconf');
   assert.equal(sync?.argv, ['wg', 'syncconf', 'aerie', '/dev/stdin']);
-  assert.ok(sync!.input!.includes(`PrivateKey = ${me.privateKey}`));
+  assert.ok(sync!.input!.includes(`PrivateKey = ${desired.privateKey}`));
   assert.ok(sync!.input!.includes('Endpoint = 203.0.113.10:51820'));
 });
 

@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import { createLinuxPlatform } from '../../gateway/platform/linux.ts';
 import type { GatewayDesired } from '../../gateway/platform/platform.ts';
-import { generateKeyPair } from '../../shared/keys.ts';
+import { publicKeyFromPrivate } from '../../shared/keys.ts';
+import { sampleDesired } from './gateway-fixtures.ts';
 import type { Runner, RunResult } from '../../shared/run.ts';
 import { platformContract } from './gateway-platform-contract.ts';
 
@@ -10,22 +11,8 @@ import { platformContract } from './gateway-platform-contract.ts';
 // so that what set() did is what the next read sees; the real kernel is in
 // test/integration/gateway-linux.test.ts.
 
-const me = generateKeyPair();
-const vm = generateKeyPair();
-
-const base: GatewayDesired = {
-  interface: 'aerie',
-  privateKey: me.privateKey,
-  addresses: ['203.0.113.130/25', '2001:db8:a0::2/64'],
-  mtu: 1420,
-  peer: { publicKey: vm.publicKey, endpoint: '203.0.113.10:51820', allowedIps: ['0.0.0.0/0', '::/0'], keepalive: 25, generation: 0 },
-  overlay: ['203.0.113.128/25', '2001:db8:a0::/64'],
-  lan: [{ interface: 'lan0', prefixes: ['192.0.2.128/25'] }],
-  table: 7375,
-  rulePriority: 7375,
-  killSwitch: true,
-  dns: { intercept: true, servers: ['203.0.113.129', '2001:db8:a0::1'], resolvFile: null },
-};
+const base: GatewayDesired = { ...sampleDesired(), overlay: ['203.0.113.128/25', '2001:db8:a0::/64'] };
+const me = { publicKey: publicKeyFromPrivate(base.privateKey) };
 
 interface Route {
   type?: string;
