@@ -6,6 +6,7 @@ import { overlayPrefixes } from './addressing.ts';
 import type { CoreConfig } from './config.ts';
 import { createDevices, toDeviceInfo, type Devices, type PeerStats } from './devices.ts';
 import { identifyAddress, type Identity } from './identity.ts';
+import { createMqtt, type Mqtt } from './mqtt.ts';
 import { createPairing, type Pairing } from './pairing.ts';
 import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
 
@@ -25,6 +26,8 @@ export interface CoreDeps {
   localPrefixes?: () => readonly string[];
   /** Failures of POST /v1/pair per source address (default 5 a minute). */
   pairLimiter?: RateLimiter;
+  /** Failed MQTT logins per source address (default 5 a minute). */
+  mqttLimiter?: RateLimiter;
 }
 
 export interface Core {
@@ -33,6 +36,8 @@ export interface Core {
   readonly devices: Devices;
   readonly pairing: Pairing;
   readonly pairLimiter: RateLimiter;
+  /** MQTT users, grants and the topic rules the broker and the API share. */
+  readonly mqtt: Mqtt;
   /** Source address (normalized, see shared/cidr normalizeRemoteAddress) → caller, or null if unknown. */
   identify(address: string): Identity | null;
   status(): Promise<CloudStatus>;
@@ -49,6 +54,7 @@ export function createCore(deps: CoreDeps): Core {
     devices: createDevices(inner),
     pairing: createPairing({ ...inner, ...(deps.localPrefixes && { localPrefixes: deps.localPrefixes }) }),
     pairLimiter: deps.pairLimiter ?? createRateLimiter({ now }),
+    mqtt: createMqtt({ ...inner, limiter: deps.mqttLimiter ?? createRateLimiter({ now }) }),
     identify: (address) => identifyAddress(store.devices.list(), address),
     async status() {
       let stats: PeerStats[] = [];

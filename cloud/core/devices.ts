@@ -56,6 +56,10 @@ export function insertDevice(
   if (store.devices.get(d.name)) {
     throw new CoreError('conflict', `a device named "${d.name}" already exists; remove it first or pick another name`);
   }
+  // One name space for devices and MQTT users: a topic prefix or a grant names one of them.
+  if (store.mqtt.user(d.name)) {
+    throw new CoreError('conflict', `"${d.name}" is already an MQTT user's name; a device needs a name of its own`);
+  }
   if (d.publicKey === config.publicKey) {
     throw new CoreError('conflict', 'publicKey: this is the VM\'s own WireGuard key; every device needs its own');
   }

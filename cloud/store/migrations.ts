@@ -58,4 +58,28 @@ export const migrations: readonly string[] = [
 
   ALTER TABLE devices ADD COLUMN dns_blocking INTEGER NOT NULL DEFAULT 1 CHECK (dns_blocking IN (0, 1));
   `,
+  // 3: MQTT: users behind the router (only a scrypt hash of each password) and the owner's grants.
+  `
+  CREATE TABLE mqtt_users (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    prefix     TEXT NOT NULL,
+    hash       BLOB NOT NULL,
+    salt       BLOB NOT NULL,
+    -- scrypt parameters as JSON, so that they can be raised for new hashes
+    params     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  -- subject is a user's or a device's name; names of both kinds never clash
+  CREATE TABLE mqtt_grants (
+    id           INTEGER PRIMARY KEY,
+    subject      TEXT NOT NULL,
+    subject_kind TEXT NOT NULL CHECK (subject_kind IN ('user', 'device')),
+    action       TEXT NOT NULL CHECK (action IN ('read', 'write')),
+    filter       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    UNIQUE (subject, subject_kind, action, filter)
+  ) STRICT;
+  `,
 ];

@@ -4,6 +4,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { createDeviceTable, type DeviceTable } from './devices.ts';
 import { createDnsTable, type DnsTable } from './dns.ts';
 import { migrations } from './migrations.ts';
+import { createMqttTable, type MqttTable } from './mqtt.ts';
 import { createPairingCodeTable, type PairingCodeTable } from './pairing-codes.ts';
 import { createSettingsTable, type SettingsTable } from './settings.ts';
 
@@ -14,6 +15,7 @@ export interface Store {
   readonly devices: DeviceTable;
   readonly pairingCodes: PairingCodeTable;
   readonly dns: DnsTable;
+  readonly mqtt: MqttTable;
   /**
    * Runs `fn` in one write transaction (BEGIN IMMEDIATE, so a second process
    * waits instead of failing half-way); rolls back if it throws. Nested calls
@@ -70,6 +72,7 @@ export function openDatabase(path: string): Store {
     devices: createDeviceTable(db, transaction),
     pairingCodes: createPairingCodeTable(db),
     dns: createDnsTable(db),
+    mqtt: createMqttTable(db),
     transaction,
     get version() {
       return userVersion(db);
