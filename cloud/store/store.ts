@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { createDeviceTable, type DeviceTable } from './devices.ts';
 import { createDnsTable, type DnsTable } from './dns.ts';
+import { migrate, userVersion } from '../sqlite-migrate.ts';
 import { migrations } from './migrations.ts';
 import { createMqttTable, type MqttTable } from './mqtt.ts';
 import { createPairingCodeTable, type PairingCodeTable } from './pairing-codes.ts';
@@ -47,7 +48,7 @@ export function openDatabase(path: string): Store {
   try {
     db.exec('PRAGMA journal_mode = WAL');
     db.exec('PRAGMA synchronous = NORMAL'); // durable enough with WAL; a crash loses at most the last commit
-    migrate(db, path);
+    migrate(db, migrations, path, (m) => new StoreError(m));
   } catch (err) {
     db.close();
     throw err;
@@ -81,32 +82,4 @@ export function openDatabase(path: string): Store {
       if (db.isOpen) db.close();
     },
   };
-}
-
-function userVersion(db: DatabaseSync): number {
-  return Number(db.prepare('PRAGMA user_version').get()?.user_version ?? 0);
-}
-
-function migrate(db: DatabaseSync, path: string): void {
-  const known = migrations.length;
-  if (userVersion(db) > known) {
-    throw new StoreError(
-      `${path} has schema version ${userVersion(db)}, newer than this aerie-cloud knows (${known}); upgrade aerie-cloud`,
-    );
-  }
-  while (userVersion(db) < known) {
-    db.exec('BEGIN IMMEDIATE');
-    try {
-      // Re-read under the lock: another process may have migrated meanwhile.
-      const current = userVersion(db);
-      if (current < known) {
-        db.exec(migrations[current]!);
-        db.exec(`PRAGMA user_version = ${current + 1}`);
-      }
-      db.exec('COMMIT');
-    } catch (err) {
-      if (db.isTransaction) db.exec('ROLLBACK');
-      throw new StoreError(`migration ${userVersion(db) + 1} of ${path} failed: ${(err as Error).message}`);
-    }
-  }
 }
