@@ -10,7 +10,8 @@ import { checkTopicFilter, checkTopicName, filterContains, topicMatches, type To
 //
 //   caller                          | read                      | write
 //   --------------------------------+---------------------------+------------------------------------
-//   gateway G (the router)          | aerie/gw/G/#              | aerie/gw/G/# except aerie/gw/G/cmd/#
+//   gateway G (the router)          | aerie/gw/G/#              | aerie/gw/G/# except aerie/gw/G/cmd/#,
+//                                   |                           | homeassistant/+/aerie_G/# (discovery)
 //   owner (phones, laptops)         | #, $SYS/#                 | # except aerie/#
 //   member (a limited tunnel peer)  | home/M/#                  | home/M/#
 //   MQTT user U (behind the router) | its prefix (home/U/#)     | its prefix
@@ -57,13 +58,16 @@ export const defaultPrefix = (name: string): string => `home/${name}/#`;
 
 const gatewayRoot = (name: string) => `aerie/gw/${name}/#`;
 const gatewayCommands = (name: string) => `aerie/gw/${name}/cmd/#`;
+// Home Assistant's MQTT discovery: <prefix>/<component>/<node_id>/<object_id>/config,
+// the router's node_id being aerie_<name>.
+export const haDiscoveryFilter = (name: string) => `homeassistant/+/aerie_${name}/#`;
 
 /** The filters a caller may read and write without any grant (the table above, minus the exceptions). */
 function builtIn(caller: MqttCaller): { read: string[]; write: string[] } {
   if (caller.kind === 'user') return { read: [caller.prefix], write: [caller.prefix] };
   switch (caller.role) {
     case 'gateway':
-      return { read: [gatewayRoot(caller.name)], write: [gatewayRoot(caller.name)] };
+      return { read: [gatewayRoot(caller.name)], write: [gatewayRoot(caller.name), haDiscoveryFilter(caller.name)] };
     case 'owner':
       return { read: ['#', '$SYS/#'], write: ['#'] };
     case 'member':

@@ -149,6 +149,14 @@ test('the router may not command itself, nor write its name into another router\
   assert.not.ok(decide('gateway', 'subscribe', 'aerie/#').allowed);
 });
 
+test("the router announces itself to Home Assistant under its own discovery node only", () => {
+  assert.ok(decide('gateway', 'publish', 'homeassistant/binary_sensor/aerie_home/tunnel/config').allowed);
+  assert.ok(decide('gateway', 'publish', 'homeassistant/sensor/aerie_home/blocked/config').allowed);
+  assert.not.ok(decide('gateway', 'publish', 'homeassistant/sensor/aerie_cabin/blocked/config').allowed, "another router's node");
+  assert.not.ok(decide('gateway', 'publish', 'homeassistant/sensor/plug/state').allowed, "a device's");
+  assert.not.ok(decide('gateway', 'subscribe', 'homeassistant/#').allowed, 'writing is not reading');
+});
+
 test('owners read everything including $SYS, but "#" alone does not reach $SYS (MQTT-4.7.2-1)', () => {
   assert.ok(decide('owner', 'subscribe', '#').allowed);
   assert.ok(decide('owner', 'subscribe', '+/+/#').allowed);
