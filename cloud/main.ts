@@ -8,6 +8,7 @@ import type { AddDeviceRequest } from '../shared/schemas.ts';
 import { createApi } from './api/api.ts';
 import { identifyLocal } from './api/identify.ts';
 import { DNS_USAGE, DnsUsageError, runDns } from './cli/dns.ts';
+import { MQTT_USAGE, runMqtt } from './cli/mqtt.ts';
 import { deviceTable, qr, statusText } from './cli/output.ts';
 import { appTransport, connectControl, ControlError, createControlClient, type ControlClient } from './control/client.ts';
 import { createCore } from './core/core.ts';
@@ -34,6 +35,7 @@ Usage:
   aerie-cloud device remove NAME
   aerie-cloud status [--json]
 ${DNS_USAGE}
+${MQTT_USAGE}
 
 Every command takes --state-dir DIR (default ${DEFAULT_STATE_DIR}).
 While the daemon runs, commands go through its control socket and take effect at once.`;
@@ -170,6 +172,13 @@ async function cmdDns(args: string[]) {
   );
 }
 
+async function cmdMqtt(args: string[]) {
+  const { values, positionals, stateDir } = parse(args, { json: { type: 'boolean' }, prefix: { type: 'string' } }, -1);
+  const [sub, ...rest] = positionals;
+  const flags = typeof values.prefix === 'string' ? { prefix: values.prefix } : {};
+  await withClient(stateDir, ({ api }) => runMqtt({ api, json: values.json === true, out: (text) => console.log(text) }, sub, rest, flags));
+}
+
 async function cmdPair(args: string[]) {
   const { values, stateDir } = parse(args, { ttl: { type: 'string' } });
   let ttlSeconds: number | undefined;
@@ -279,6 +288,8 @@ async function main(argv: string[]): Promise<void> {
       return cmdStatus(rest);
     case 'dns':
       return cmdDns(rest);
+    case 'mqtt':
+      return cmdMqtt(rest);
     case '--version':
       console.log(VERSION);
       return;

@@ -1,9 +1,11 @@
 import { Hono, type Context } from 'hono';
 import type { Core } from '../core/core.ts';
+import { vmAddresses } from '../core/addressing.ts';
 import { toDeviceInfo } from '../core/devices.ts';
 import type { DnsControl } from '../dns/control.ts';
 import { readJson } from './body.ts';
 import { mountDns } from './dns.ts';
+import { mountMqtt, MQTT_PORT } from './mqtt.ts';
 import { errorResponse, HttpError, toHttpError } from './errors.ts';
 import { checkHostAndOrigin, requireJsonBody } from './request-guard.ts';
 import { isAdmin, type Caller, type Identify } from './identify.ts';
@@ -99,6 +101,7 @@ export function createApi(deps: ApiDeps, identify: Identify): Hono<Env> {
   });
 
   if (deps.dns) mountDns(app, deps.dns, admin, deps.bodyLimit);
+  mountMqtt(app, core.mqtt, admin, { bodyLimit: deps.bodyLimit, broker: { hosts: vmAddresses(core.config.overlay), port: MQTT_PORT } });
 
   return app;
 }
