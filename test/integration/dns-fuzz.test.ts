@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { createResolver, type DnsClient, type Resolver, type Upstream } from '../../cloud/dns/resolver.ts';
 import { serveDns } from '../../cloud/dns/server.ts';
 import { blocklist, decode, localNames, packet, query, ZONE, type Msg } from '../unit/dns-fixtures.ts';
+import { prng } from './lib/prng.ts';
 
 // Random and mutated packets through resolver.answer and through the real
 // UDP and TCP server. Whatever comes in, nothing throws, and every reply is
@@ -18,19 +19,6 @@ const UDP = 4_000;
 const TCP = 1_500;
 const BUDGET_MS = 60_000;
 
-// mulberry32: small, seeded, good enough to pick mutations.
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  return { next, int, pick: <T>(xs: readonly T[]): T => xs[int(xs.length)]! };
-}
 const rnd = prng(SEED);
 const where = `(seed ${SEED})`;
 
