@@ -4,6 +4,7 @@
 // can start and stop it without touching the host.
 import { createAdaptorServer } from '@hono/node-server';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { formatAddress, nthAddress } from '../shared/cidr.ts';
@@ -17,6 +18,11 @@ import { serveControl, type ControlServer } from './control/server.ts';
 import { homePrefixes, interfaceAddressesAt, overlayPrefixes, peerAllowedIps, vmAddresses, VM_INDEX } from './core/addressing.ts';
 import { createCore, type Core } from './core/core.ts';
 import { startDns, type DnsRuntime } from './dns/runtime.ts';
+import { MQTT_PORT } from './api/mqtt.ts';
+import { createMqttBroker, type MqttBroker } from './mqtt/broker.ts';
+import { SqlitePersistence } from './mqtt/persistence/sqlite-persistence.ts';
+import { attachMqttWebSocket } from './mqtt/websocket.ts';
+import { hostOriginGuard } from './api/request-guard.ts';
 import { collectGarbage } from './node-flags.ts';
 import type { Firewall } from './firewall/apply.ts';
 import { StateError, type CloudState } from './state-dir.ts';
@@ -30,6 +36,7 @@ const TUNNEL_MTU = 1420;
 // each router at its last address at once (a handshake from our side).
 const GATEWAY_KEEPALIVE = 25;
 const RECONCILE_EVERY_MS = 10_000;
+const MQTT_DATABASE_FILE = 'mqtt.db';
 
 export interface DaemonDeps {
   stateDir: string;
@@ -51,6 +58,8 @@ export interface DaemonDeps {
   fetch?: typeof fetch;
   /** Fetch blocklists at start (default true). */
   dnsUpdateAtStart?: boolean;
+  /** Port of the MQTT broker on the overlay addresses (default 1883). */
+  mqttPort?: number;
 }
 
 export interface Daemon {
@@ -129,13 +138,14 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   const servers: Server[] = [];
   let control: ControlServer | null = null;
   let dns: DnsRuntime | null = null;
+  let broker: MqttBroker | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
   let applied = false;
   let stopped: Promise<void> | null = null;
   const stop = () =>
     (stopped ??= (async () => {
       clearInterval(timer);
-      await Promise.all([...servers.map(close), control?.close(), dns?.stop()]);
+      await Promise.all([...servers.map(close), control?.close(), dns?.stop(), broker?.close()]);
       await serial(async () => {}); // let a running apply finish first
       if (applied) {
         // Where each router was last seen, so the next start can greet it there at once.
@@ -184,11 +194,28 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     const dnsRuntime = dns;
     core.events.on('devices-changed', () => dnsRuntime.devicesChanged());
 
+    // The broker's own database: its fsync per message stays out of the store's way.
+    broker = await createMqttBroker({
+      authenticate: core.mqtt.authenticate,
+      access: core.mqtt.access,
+      persistence: new SqlitePersistence({ path: join(deps.stateDir, MQTT_DATABASE_FILE), log }),
+      log,
+    });
+    await broker.listen(vmAddresses(state.overlay), deps.mqttPort ?? MQTT_PORT);
+    const mqttBroker = broker;
+
     // Only the VM's overlay addresses as Host: a web page that rebinds a DNS name to them is refused.
     const api = createApi({ core, allowedHosts: vmAddresses(state.overlay), dns: dns.control }, identifyOverlay(core));
+    const guard = hostOriginGuard(vmAddresses(state.overlay));
+    const upgradeCheck = (req: IncomingMessage) => {
+      const problem = guard(req.headers.host, req.headers.origin);
+      return problem && { status: problem.status, message: problem.message };
+    };
     for (const host of vmAddresses(state.overlay)) {
-      const server = createAdaptorServer({ fetch: api.fetch }) as unknown as Server;
+      const server = createAdaptorServer({ fetch: api.fetch }) as unknown as HttpServer;
       servers.push(server);
+      // MQTT over WebSocket at /mqtt, the caller known by its tunnel address as on the API.
+      attachMqttWebSocket(server, mqttBroker, (req) => req.socket.remoteAddress ?? '', upgradeCheck);
       await listen(server, apiPort, host);
     }
     const publicServer = createAdaptorServer({
@@ -214,7 +241,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   const v4 = formatAddress(nthAddress(state.overlay.v4, VM_INDEX));
   log(
     `hub ${state.interface} up on UDP ${state.listenPort}, ${core.devices.list().length} peer(s); ` +
-      `API on http://${v4}:${apiPort}; pairing on port ${state.pairingPort}; NAT out of ${wan}`,
+      `API on http://${v4}:${apiPort}; MQTT on port ${deps.mqttPort ?? MQTT_PORT}; pairing on port ${state.pairingPort}; NAT out of ${wan}`,
   );
   return { core, stop };
 }

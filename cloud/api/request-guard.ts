@@ -79,18 +79,26 @@ const originError = (message: string) => new HttpError(403, 'forbidden_origin', 
  * http://<its Host>; without `allowedHosts` no Origin is accepted at all.
  */
 export function checkHostAndOrigin(allowedHosts: readonly string[] | undefined): MiddlewareHandler {
-  const allowed = allowedHosts && new Set(allowedHosts.map((h) => canonicalHost(h.replace(/^\[(.*)\]$/, '$1'))));
+  const guard = hostOriginGuard(allowedHosts);
   return async (c: Context, next) => {
-    const hostHeader = c.req.header('host');
+    const problem = guard(c.req.header('host'), c.req.header('origin'));
+    if (problem) throw problem;
+    await next();
+  };
+}
+
+/** The same checks on raw header values (for requests Hono does not see: WebSocket upgrades); null when fine. */
+export function hostOriginGuard(allowedHosts: readonly string[] | undefined): (hostHeader: string | undefined, origin: string | undefined) => HttpError | null {
+  const allowed = allowedHosts && new Set(allowedHosts.map((h) => canonicalHost(h.replace(/^\[(.*)\]$/, '$1'))));
+  return (hostHeader, origin) => {
     const host = hostHeader === undefined ? null : parseHostHeader(hostHeader);
     if (allowed) {
       if (!host || !allowed.has(host.host)) {
-        throw hostError(`unexpected Host ${JSON.stringify(hostHeader ?? '')}: this API answers only at ${[...allowed].join(', ')}`);
+        return hostError(`unexpected Host ${JSON.stringify(hostHeader ?? '')}: this API answers only at ${[...allowed].join(', ')}`);
       }
     }
-    const origin = c.req.header('origin');
     if (origin !== undefined) {
-      if (!allowed || !host) throw originError(`requests from web pages (Origin ${origin}) are not accepted`);
+      if (!allowed || !host) return originError(`requests from web pages (Origin ${origin}) are not accepted`);
       let url: URL | null = null;
       try {
         url = new URL(origin);
@@ -104,8 +112,8 @@ export function checkHostAndOrigin(allowedHosts: readonly string[] | undefined):
         url.pathname === '/' &&
         canonicalHost(url.hostname.replace(/^\[(.*)\]$/, '$1')) === host.host &&
         Number(url.port || 80) === (host.port ?? 80);
-      if (!same) throw originError(`requests from other web origins (${origin}) are not accepted`);
+      if (!same) return originError(`requests from other web origins (${origin}) are not accepted`);
     }
-    await next();
+    return null;
   };
 }

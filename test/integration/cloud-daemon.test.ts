@@ -12,7 +12,10 @@ import { CoreError } from '../../cloud/core/errors.ts';
 import { startDaemon, type DaemonDeps } from '../../cloud/daemon.ts';
 import type { FirewallDesired } from '../../cloud/firewall/render.ts';
 import type { HubDesired } from '../../cloud/wg/hub.ts';
+import mqtt from 'mqtt';
+import { generateKeyPair } from '../../shared/keys.ts';
 import { pairRequest, vmStates } from './vm-state.ts';
+import { connectFrom, endClients, GATEWAY, inbox, OWNER, refusal, STRANGER, subscribe } from './lib/mqtt-broker-env.ts';
 
 const freshVm = vmStates(test, 'daemon');
 
@@ -132,6 +135,54 @@ test('a started daemon checks Host on the overlay API, refuses home prefixes on 
   assert.equal(calls.slice(-2), ['hub removed', 'firewall removed']);
   assert.is(calls.filter((c) => c === 'hub removed').length, 1);
   assert.not.ok(existsSync(join(vm.dir, 'control.sock')));
+});
+
+test('the daemon serves MQTT on the overlay (TCP and WebSocket /mqtt): peers by address, devices by password, web pages refused', async () => {
+  const { deps } = setup({ pairingPort: await freePort('::') });
+  const port = await freePort('127.77.0.1');
+  const mqttPort = await freePort('127.77.0.1');
+  const daemon = await startDaemon({ ...deps, apiPort: port, mqttPort });
+  try {
+    daemon.core.pairing.redeem(pairRequest(daemon.core.pairing.createCode().code)); // the router "home", 127.77.0.2
+    daemon.core.devices.add({ name: 'phone', publicKey: generateKeyPair().publicKey }); // an owner, 127.77.0.3
+    const { password } = await daemon.core.mqtt.users.add({ name: 'plug' });
+
+    const phone = await connectFrom(mqttPort, OWNER, { clientId: 'phone' });
+    const box = inbox(phone);
+    assert.equal(await subscribe(phone, ['home/#', 'aerie/gw/+/state']), [1, 1]);
+    // A device behind the router, by user name and password, over WebSocket.
+    const plug = await mqtt.connectAsync(`ws://127.77.0.1:${port}/mqtt`, {
+      clientId: 'plug', username: 'plug', password, protocolVersion: 4, reconnectPeriod: 0, wsOptions: { localAddress: STRANGER },
+    });
+    await plug.publishAsync('home/plug/power', 'on', { qos: 1, retain: true });
+    const router = await connectFrom(mqttPort, GATEWAY, { clientId: 'aerie-gw-home' });
+    await router.publishAsync('aerie/gw/home/state', '{"tunnel":"up"}', { qos: 1, retain: true });
+    const got = await box.wait(2);
+    assert.equal(got.map((m) => `${m.topic}=${m.payload}`).sort(), ['aerie/gw/home/state={"tunnel":"up"}', 'home/plug/power=on']);
+    await plug.endAsync();
+    await router.endAsync();
+
+    // A web page in the owner's browser: another Origin is refused before any MQTT.
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({
+        host: '127.77.0.1', port, path: '/mqtt', localAddress: OWNER, agent: false,
+        headers: { connection: 'Upgrade', upgrade: 'websocket', origin: 'http://evil.example', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-protocol': 'mqtt' },
+      });
+      req.on('upgrade', () => resolve(101));
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.is(status, 403);
+  } finally {
+    await endClients();
+    await daemon.stop();
+  }
+  // Stopped: nobody answers on the MQTT port any more.
+  await refusal(connectFrom(mqttPort, OWNER, { clientId: 'late' }));
 });
 
 test.run();
