@@ -205,7 +205,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     const mqttBroker = broker;
 
     // Only the VM's overlay addresses as Host: a web page that rebinds a DNS name to them is refused.
-    const api = createApi({ core, allowedHosts: vmAddresses(state.overlay), dns: dns.control }, identifyOverlay(core));
+    const api = createApi({ core, allowedHosts: vmAddresses(state.overlay), dns: dns.control, mqtt: mqttBroker }, identifyOverlay(core));
     const guard = hostOriginGuard(vmAddresses(state.overlay));
     const upgradeCheck = (req: IncomingMessage) => {
       const problem = guard(req.headers.host, req.headers.origin);
@@ -225,7 +225,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     }) as unknown as Server;
     servers.push(publicServer);
     await listen(publicServer, state.pairingPort, '::').catch(() => listen(publicServer, state.pairingPort, '0.0.0.0'));
-    control = await serveControl(createApi({ core, dns: dns.control }, identifyLocal), join(deps.stateDir, CONTROL_SOCKET));
+    control = await serveControl(createApi({ core, dns: dns.control, mqtt: mqttBroker }, identifyLocal), join(deps.stateDir, CONTROL_SOCKET));
   } catch (err) {
     await stop();
     throw err;

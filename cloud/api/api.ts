@@ -5,7 +5,7 @@ import { toDeviceInfo } from '../core/devices.ts';
 import type { DnsControl } from '../dns/control.ts';
 import { readJson } from './body.ts';
 import { mountDns } from './dns.ts';
-import { mountMqtt, MQTT_PORT } from './mqtt.ts';
+import { mountMqtt, MQTT_PORT, type MqttLive } from './mqtt.ts';
 import { errorResponse, HttpError, toHttpError } from './errors.ts';
 import { checkHostAndOrigin, requireJsonBody } from './request-guard.ts';
 import { isAdmin, type Caller, type Identify } from './identify.ts';
@@ -24,6 +24,8 @@ export interface ApiDeps {
   allowedHosts?: readonly string[];
   /** The DNS settings, lists and counters (absent: no /v1/dns routes). */
   dns?: DnsControl;
+  /** The running MQTT broker (absent: /v1/mqtt/clients answers 503). */
+  mqtt?: MqttLive;
 }
 
 type Env = { Variables: { caller: Caller | null } };
@@ -101,7 +103,11 @@ export function createApi(deps: ApiDeps, identify: Identify): Hono<Env> {
   });
 
   if (deps.dns) mountDns(app, deps.dns, admin, deps.bodyLimit);
-  mountMqtt(app, core.mqtt, admin, { bodyLimit: deps.bodyLimit, broker: { hosts: vmAddresses(core.config.overlay), port: MQTT_PORT } });
+  mountMqtt(app, core.mqtt, admin, {
+    bodyLimit: deps.bodyLimit,
+    broker: { hosts: vmAddresses(core.config.overlay), port: MQTT_PORT },
+    ...(deps.mqtt && { live: deps.mqtt }),
+  });
 
   return app;
 }

@@ -1,4 +1,5 @@
 import type { Context, Env, Hono } from 'hono';
+import { CoreError } from '../core/errors.ts';
 import type { Mqtt } from '../core/mqtt.ts';
 import { readJson } from './body.ts';
 
@@ -11,8 +12,16 @@ export interface MqttBrokerAddress {
   port: number;
 }
 
+/** Who is connected to the running broker. */
+export interface MqttLive {
+  clients(): { id: string; caller: string; address: string; since: number }[];
+  stats(): { clients: number; deniedPublishes: number; deniedSubscriptions: number; refusedConnections: number };
+}
+
 export interface MountMqttOptions {
   bodyLimit?: number;
+  /** The running broker; absent when the API runs without the daemon. */
+  live?: MqttLive;
   /** Added to a new user's reply, so whoever configures the device knows where to point it. */
   broker?: MqttBrokerAddress;
 }
@@ -35,6 +44,13 @@ export function mountMqtt<E extends Env>(app: Hono<E>, mqtt: Mqtt, admin: (c: Co
     return c.json({ user, password, ...(opts.broker && { broker: opts.broker }) }, 201);
   });
   app.delete('/v1/mqtt/users/:name', (c) => (admin(c), c.json({ user: mqtt.users.remove(c.req.param('name')) })));
+
+  app.get('/v1/mqtt/clients', (c) => {
+    admin(c);
+    if (!opts.live) throw new CoreError('unavailable', 'who is connected needs the running daemon (aerie-cloud serve)');
+    const clients = opts.live.clients().map((x) => ({ ...x, since: new Date(x.since).toISOString() }));
+    return c.json({ clients, stats: opts.live.stats() });
+  });
 
   app.get('/v1/mqtt/grants', (c) => (admin(c), c.json({ grants: mqtt.grants.list(c.req.query('name')) })));
   // Granting what exists already changes nothing, so 200 either way.

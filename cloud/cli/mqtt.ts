@@ -13,7 +13,8 @@ export const MQTT_USAGE = `  aerie-cloud mqtt users [--json]           MQTT user
   aerie-cloud mqtt grant NAME read|write FILTER
   aerie-cloud mqtt revoke NAME read|write FILTER
                                             topics beyond its own for a user or a tunnel device
-  aerie-cloud mqtt grants [NAME] [--json]   every grant, or those of one user or device`;
+  aerie-cloud mqtt grants [NAME] [--json]   every grant, or those of one user or device
+  aerie-cloud mqtt clients [--json]         who is connected to the broker now`;
 
 /** main reports every DnsUsageError as a usage error (message, then a pointer to --help). */
 export class MqttUsageError extends DnsUsageError {}
@@ -29,6 +30,19 @@ const enc = encodeURIComponent;
 function usersTable(users: MqttUserInfo[]): string {
   if (users.length === 0) return 'No MQTT users. Add one with `aerie-cloud mqtt add-user NAME`.';
   return table([['NAME', 'TOPICS', 'ADDED'], ...users.map((u) => [u.name, u.prefix, u.createdAt])]);
+}
+
+interface ConnectedClient {
+  id: string;
+  caller: string;
+  address: string;
+  since: string;
+}
+
+function clientsTable(clients: ConnectedClient[], stats: Record<string, number>): string {
+  const counts = `${stats['deniedPublishes'] ?? 0} publish(es) and ${stats['deniedSubscriptions'] ?? 0} subscription(s) denied, ${stats['refusedConnections'] ?? 0} connection(s) refused since the daemon started`;
+  if (clients.length === 0) return `No client is connected.\n${counts}`;
+  return `${table([['CLIENT ID', 'WHO', 'FROM', 'SINCE'], ...clients.map((c) => [c.id, c.caller, c.address, c.since])])}\n${counts}`;
 }
 
 function grantsTable(grants: MqttGrantInfo[], name: string | undefined): string {
@@ -61,6 +75,11 @@ export async function runMqtt(ctx: MqttCliContext, sub: string | undefined, args
   const show = (value: unknown, text: () => string) => out(ctx.json ? JSON.stringify(value, null, 2) : text());
   if (flags.prefix !== undefined && sub !== 'add-user') throw new MqttUsageError('--prefix goes with mqtt add-user only');
   switch (sub) {
+    case 'clients': {
+      none(args, sub);
+      const r = await api.request<{ clients: ConnectedClient[]; stats: Record<string, number> }>('GET', '/v1/mqtt/clients');
+      return show(r, () => clientsTable(r.clients, r.stats));
+    }
     case 'users': {
       none(args, sub);
       const { users } = await api.request<{ users: MqttUserInfo[] }>('GET', '/v1/mqtt/users');

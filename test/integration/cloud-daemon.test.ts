@@ -159,6 +159,20 @@ test('the daemon serves MQTT on the overlay (TCP and WebSocket /mqtt): peers by 
     await router.publishAsync('aerie/gw/home/state', '{"tunnel":"up"}', { qos: 1, retain: true });
     const got = await box.wait(2);
     assert.equal(got.map((m) => `${m.topic}=${m.payload}`).sort(), ['aerie/gw/home/state={"tunnel":"up"}', 'home/plug/power=on']);
+    // Who is connected, as `aerie-cloud mqtt clients` shows it.
+    const who = await new Promise<{ clients: { id: string; caller: string; address: string }[] }>((resolve, reject) => {
+      const req = httpRequest({ host: '127.77.0.1', port, path: '/v1/mqtt/clients', localAddress: OWNER, agent: false }, (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`HTTP ${res.statusCode}: ${text}`))));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(
+      who.clients.map((c) => `${c.id} ${c.caller} ${c.address}`).sort(),
+      [`aerie-gw-home gateway:home ${GATEWAY}`, `phone owner:phone ${OWNER}`, `plug user:plug ${STRANGER}`],
+    );
     await plug.endAsync();
     await router.endAsync();
 

@@ -128,6 +128,14 @@ test('grants: add, list all or by name, idempotent, revoke with the same body; t
   assert.equal(core.mqtt.grants.list().map((g) => g.name), ['guest']);
 });
 
+test('who is connected needs the running broker: without it, 503 and why', async () => {
+  const { app } = setup();
+  const res = await call(app, 'GET', '/v1/mqtt/clients', OWNER);
+  assert.is(res.status, 503);
+  assert.ok(isError(res.json, 'unavailable'), res.text);
+  assert.match(res.json.error.message, /needs the running daemon/);
+});
+
 test('members, home devices and strangers can do none of it', async () => {
   const { app, core } = setup();
   await call(app, 'POST', '/v1/mqtt/users', OWNER, { name: 'plug' });
@@ -138,6 +146,7 @@ test('members, home devices and strangers can do none of it', async () => {
     ['GET', '/v1/mqtt/grants'],
     ['POST', '/v1/mqtt/grants', { name: 'guest', action: 'read', filter: '#' }],
     ['DELETE', '/v1/mqtt/grants', { name: 'plug', action: 'read', filter: '#' }],
+    ['GET', '/v1/mqtt/clients'],
   ];
   for (const [method, path, body] of calls) {
     for (const [from, status] of [[MEMBER, 403], [LAN, 403], [STRANGER, 401]] as const) {
