@@ -133,7 +133,11 @@ test('the desired state goes into UCI, committed, and the kill switch include is
   assert.is(section('network', 'aerie_peer')!.options['public_key'], VM_PUBLIC);
   assert.is(section('firewall', 'aerie_zone')!.options['name'], 'aerie');
   assert.is(lanToWan().options['enabled'], '0', 'no LAN → WAN forwarding while the kill switch is on');
-  const dnsmasq = fake.snapshot()['dhcp']!.find((s) => s.type === 'dnsmasq')!;
+  // The three configs are committed one after the other (firewall, network, dhcp).
+  const dnsmasq = await until('dnsmasq pointed at the VM', () => {
+    const d = fake.snapshot()['dhcp']!.find((x) => x.type === 'dnsmasq')!;
+    return d.options['server'] ? d : null;
+  });
   assert.equal(dnsmasq.options['server'], ['203.0.113.129']);
   assert.is(dnsmasq.options['noresolv'], '1');
   assert.equal(fake.pending(), {}, 'nothing left uncommitted');
@@ -168,14 +172,14 @@ test('a UCI switch and SIGHUP (procd reload) change the system at once; disablin
   assert.equal((await client.call('aerie', 'status', {}))['kill_switch'], { configured: false, active: false });
 
   await uciSwitch('enabled', '0');
-  await until('our sections gone', () => !section('network', 'aerie') && !section('firewall', 'aerie_zone'));
   const original = createFakeUbus(openwrtDefaults()).snapshot();
-  const now = fake.snapshot();
-  for (const config of ['network', 'firewall', 'dhcp']) {
-    const strip = (s: { name: string; type: string; options: Record<string, unknown> }[]) =>
-      s.map((x) => ({ type: x.type, options: Object.fromEntries(Object.entries(x.options).sort()) }));
-    assert.equal(strip(now[config]!), strip(original[config]!), `${config} as it was before Aerie`);
-  }
+  const strip = (s: { name: string; type: string; options: Record<string, unknown> }[]) =>
+    s.map((x) => ({ type: x.type, options: Object.fromEntries(Object.entries(x.options).sort()) }));
+  const CONFIGS = ['network', 'firewall', 'dhcp'];
+  // The three configs are committed one after the other: wait for the last.
+  const asBefore = () => CONFIGS.every((c) => JSON.stringify(strip(fake.snapshot()[c]!)) === JSON.stringify(strip(original[c]!)));
+  await until('the router as before Aerie', asBefore).catch(() => {});
+  for (const config of CONFIGS) assert.equal(strip(fake.snapshot()[config]!), strip(original[config]!), `${config} as it was before Aerie`);
   assert.is((await client.call('aerie', 'status', {}))['state'], 'disabled');
 });
 
