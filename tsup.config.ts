@@ -10,7 +10,11 @@ const common: Options = {
   clean: false,
   noExternal: [/.*/],
   platform: 'node',
-  banner: { js: '#!/usr/bin/env node' },
+  // Some dependencies (aedes' and MQTT.js's) are CommonJS and require() Node's
+  // modules; in an ESM bundle that needs a real require.
+  banner: {
+    js: "#!/usr/bin/env node\nimport { createRequire as __aerieCreateRequire } from 'node:module';\nconst require = __aerieCreateRequire(import.meta.url);",
+  },
   outExtension: () => ({ js: '.mjs' }),
   minifySyntax: true,
   // node:sqlite exists only under its prefixed name.
