@@ -69,7 +69,7 @@ function quotePo(s: string): string {
 
 /**
  * The template as i18n-scan.pl lays it out (header, then msgids in C order with
- * their locations). To rewrite it after changing a view or the module:
+ * their locations; menu and ACL strings by the path they are installed at). To rewrite it after changing a view or the module:
  *   node -e "import('./test/unit/luci-pot.ts').then((m) => process.stdout.write(m.renderPot()))" > openwrt-feed/luci-app-aerie/po/templates/aerie.pot
  */
 export function renderPot(): string {
@@ -79,8 +79,8 @@ export function renderPot(): string {
   let out = 'msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8"\n';
   for (const [text, where] of entries) {
     const refs = where.map((w) => {
-      if (w.startsWith('menu ')) return `luci-app-aerie/root/usr/share/luci/menu.d/luci-app-aerie.json:${menuLine(text, MENU_FILE)}`;
-      if (w.startsWith('acl ')) return `luci-app-aerie/root/usr/share/rpcd/acl.d/luci-app-aerie.json:${menuLine(text, ACL_FILE)}`;
+      if (w.startsWith('menu ')) return `usr/share/luci/menu.d/luci-app-aerie.json:${menuLine(text, MENU_FILE)}`;
+      if (w.startsWith('acl ')) return `usr/share/rpcd/acl.d/luci-app-aerie.json:${menuLine(text, ACL_FILE)}`;
       return `luci-app-aerie/htdocs/luci-static/resources/${w}`;
     });
     out += `\n${[...new Set(refs)].sort(byFileThenLine).map((r) => `#: ${r}`).join('\n')}\nmsgid "${quotePo(text)}"\nmsgstr ""\n`;
