@@ -10,9 +10,9 @@ import { dirname, join } from 'node:path';
 import { generateSelfSignedCert } from '../../../cloud/tls-cert.ts';
 import { ADDR, waitFor, type Host, type Lab, type LabProcess } from './lab.ts';
 import { sleep } from './pids.ts';
-import { unboundServerBase } from '../../integration/lib/unbound.ts';
+import { UNBOUND, unboundServerBase } from '../../integration/lib/unbound.ts';
 
-export const UNBOUND = '/usr/sbin/unbound';
+export { UNBOUND };
 export const DNSMASQ = '/usr/sbin/dnsmasq';
 
 /** The lab's "internet" names (zone `example`), served by startLabDns. */
