@@ -5,7 +5,7 @@
 import { createAdaptorServer } from '@hono/node-server';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
-import type { Server } from 'node:net';
+import { createServer as createNetServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { formatAddress, nthAddress } from '../shared/cidr.ts';
 import type { Runner } from '../shared/run.ts';
@@ -13,14 +13,16 @@ import { createSerialQueue } from '../shared/serial-queue.ts';
 import { createApi } from './api/api.ts';
 import { identifyLocal, identifyOverlay } from './api/identify.ts';
 import { createPublicApp } from './api/public.ts';
-import { CONTROL_SOCKET } from './control/client.ts';
-import { serveControl, type ControlServer } from './control/server.ts';
+import { CONTROL_SOCKET, MQTT_SOCKET } from './control/client.ts';
+import { listenPrivateSocket, serveControl, type ControlServer } from './control/server.ts';
 import { homePrefixes, interfaceAddressesAt, overlayPrefixes, peerAllowedIps, vmAddresses, VM_INDEX } from './core/addressing.ts';
 import { createCore, type Core } from './core/core.ts';
+import { LOCAL_MQTT_ADDRESS } from './core/mqtt.ts';
 import { startDns, type DnsRuntime } from './dns/runtime.ts';
 import { MQTT_PORT } from './api/mqtt.ts';
 import { createMqttBroker, type MqttBroker } from './mqtt/broker.ts';
 import { SqlitePersistence } from './mqtt/persistence/sqlite-persistence.ts';
+import { createRouterCommands } from './mqtt/router-commands.ts';
 import { attachMqttWebSocket } from './mqtt/websocket.ts';
 import { hostOriginGuard } from './api/request-guard.ts';
 import { collectGarbage } from './node-flags.ts';
@@ -190,6 +192,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       ...(deps.dnsUpdateAtStart !== undefined && { updateAtStart: deps.dnsUpdateAtStart }),
       // A compile of a million names leaves tens of MB of garbage: hand it back now, not whenever V8 likes.
       onListsCompiled: collectGarbage,
+      onSettingsChanged: (keys) => core.events.emit('settings-changed', { keys }),
     });
     const dnsRuntime = dns;
     core.events.on('devices-changed', () => dnsRuntime.devicesChanged());
@@ -203,6 +206,18 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     });
     await broker.listen(vmAddresses(state.overlay), deps.mqttPort ?? MQTT_PORT);
     const mqttBroker = broker;
+    // Routers hear of changes at once on the control channel (and re-sync over HTTP).
+    const routerCommands = createRouterCommands({
+      publish: (topic, payload, opts) => mqttBroker.publish(topic, payload, opts),
+      routers: () => core.devices.list().flatMap((d) => (d.role === 'gateway' ? [d.name] : [])),
+      log,
+    });
+    core.events.on('settings-changed', ({ keys }) => routerCommands.settingsChanged(keys));
+    core.events.on('devices-changed', ({ name }) => routerCommands.devicesChanged([name]));
+    // `aerie-cloud mqtt sub` on the VM: root's socket, read-only (core's "local" caller).
+    const localMqtt = createNetServer((socket) => mqttBroker.handle(socket, LOCAL_MQTT_ADDRESS));
+    servers.push(localMqtt);
+    await listenPrivateSocket(localMqtt, join(deps.stateDir, MQTT_SOCKET));
 
     // Only the VM's overlay addresses as Host: a web page that rebinds a DNS name to them is refused.
     const api = createApi({ core, allowedHosts: vmAddresses(state.overlay), dns: dns.control, mqtt: mqttBroker }, identifyOverlay(core));

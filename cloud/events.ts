@@ -4,6 +4,8 @@
 export interface CloudEvents {
   /** A device was added, paired or removed: peers, routes and NAT sources may differ now. */
   'devices-changed': { reason: 'added' | 'paired' | 'removed'; name: string };
+  /** A VM-side setting changed (its names, e.g. blockMode, upstreams, lists, blocking). */
+  'settings-changed': { keys: string[] };
   /** A pairing code was created or used. */
   'pairing-codes-changed': { reason: 'created' | 'used' };
 }

@@ -8,9 +8,10 @@ import type { AddDeviceRequest } from '../shared/schemas.ts';
 import { createApi } from './api/api.ts';
 import { identifyLocal } from './api/identify.ts';
 import { DNS_USAGE, DnsUsageError, runDns } from './cli/dns.ts';
-import { MQTT_USAGE, runMqtt } from './cli/mqtt.ts';
+import { MQTT_USAGE, MqttUsageError, runMqtt } from './cli/mqtt.ts';
+import { mqttSub } from './cli/mqtt-sub.ts';
 import { deviceTable, qr, statusText } from './cli/output.ts';
-import { appTransport, connectControl, ControlError, createControlClient, type ControlClient } from './control/client.ts';
+import { appTransport, connectControl, ControlError, createControlClient, MQTT_SOCKET, type ControlClient } from './control/client.ts';
 import { createCore } from './core/core.ts';
 import { createDnsControl, ownNames, toListSources } from './dns/control.ts';
 import { createListManager } from './dns/lists/blocklist.ts';
@@ -173,8 +174,26 @@ async function cmdDns(args: string[]) {
 }
 
 async function cmdMqtt(args: string[]) {
-  const { values, positionals, stateDir } = parse(args, { json: { type: 'boolean' }, prefix: { type: 'string' } }, -1);
+  const { values, positionals, stateDir } = parse(args, { json: { type: 'boolean' }, prefix: { type: 'string' }, count: { type: 'string' } }, -1);
   const [sub, ...rest] = positionals;
+  if (sub === 'sub') {
+    if (rest.length !== 1 || !rest[0]) throw new MqttUsageError('expected: mqtt sub FILTER [--count N] [--json]');
+    const count = values.count === undefined ? undefined : Number(values.count);
+    if (count !== undefined && !(Number.isInteger(count) && count > 0)) throw new MqttUsageError('--count: expected a whole number above 0');
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    process.once('SIGTERM', () => stop.abort());
+    await mqttSub({
+      socketPath: join(stateDir, MQTT_SOCKET),
+      filter: rest[0],
+      json: values.json === true,
+      out: (line) => console.log(line),
+      signal: stop.signal,
+      ...(count !== undefined && { count }),
+    });
+    return;
+  }
+  if (values.count !== undefined) throw new MqttUsageError('--count goes with mqtt sub only');
   const flags = typeof values.prefix === 'string' ? { prefix: values.prefix } : {};
   await withClient(stateDir, ({ api }) => runMqtt({ api, json: values.json === true, out: (text) => console.log(text) }, sub, rest, flags));
 }

@@ -51,6 +51,8 @@ export const GatewayConfigSchema = v.pipe(
     killSwitch: v.optional(v.boolean(), true),
     /** The LAN's DNS (port 53, to any address) goes to this router's resolver; DNS over TLS/QUIC is refused. */
     dnsIntercept: v.optional(v.boolean(), true),
+    /** Home Assistant discovery of the router's state on the VM's broker (homeassistant/...). */
+    homeAssistant: v.optional(v.boolean(), true),
     /**
      * A file this router's resolver reads its upstreams from (dnsmasq --resolv-file): written
      * with the VM's resolver addresses (vm.api). Absolute. Left in place when Aerie is

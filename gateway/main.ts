@@ -5,6 +5,9 @@ import pkg from '../package.json' with { type: 'json' };
 import { createRunner } from '../shared/run.ts';
 import { configSource, DEFAULT_CONFIG_PATH, DEFAULT_INTERFACE, DEFAULT_TABLE, loadConfig, type GatewayConfig } from './config.ts';
 import { systemResolver } from './endpoint.ts';
+import { connectMqtt } from './control/mqtt-tcp.ts';
+import { createControlLink } from './control/link.ts';
+import { createControlState } from './control-state.ts';
 import { keepLanOffWan } from './fail-closed.ts';
 import { missingDaemonFlags } from './node-flags.ts';
 import { describePairing, forgetPairing, pair } from './pair.ts';
@@ -19,7 +22,9 @@ import { AERIE_OBJECT, createAerieObject } from './rpc/aerie-object.ts';
 import { createAerieHandlers } from './rpc/handlers.ts';
 import { formatStatus, readStatus } from './status.ts';
 import { connectUbus, type UbusClient } from './ubus/index.ts';
-import { apiGet, apiRequest, probeHealth } from './vm-api.ts';
+import { apiGet, apiRequest, probeHealth, vmCaller } from './vm-api.ts';
+import { createVmView, VM_VIEW_FILE } from './vm-view.ts';
+import { readWan } from './wan-state.ts';
 import { firstResolving, OPENWRT_WAN_RESOLV, wanResolver } from './wan-resolver.ts';
 
 // The composition root: the only place that knows every part. Nothing imports it.
@@ -44,6 +49,9 @@ Options:
 `;
 
 class UsageError extends Error {}
+
+/** How often the daemon looks whether the control channel matches the config (pairing, enabled, VM). */
+const CONTROL_CHECK_MS = 2000;
 
 const PER_COMMAND: Record<string, string[]> = {
   pair: ['lan-interface', 'name', 'force'],
@@ -131,8 +139,8 @@ async function runDaemon(configPath: string): Promise<void> {
     resolve: ubus ? firstResolving(wanResolver(OPENWRT_WAN_RESOLV), systemResolver()) : systemResolver(),
     log: logLine,
   });
+  const run = createRunner();
   if (ubus) {
-    const run = createRunner();
     const handlers = createAerieHandlers({
       configPath,
       load,
@@ -157,24 +165,67 @@ async function runDaemon(configPath: string): Promise<void> {
     // Our own tunnel's events are the adapter's doing and need no pass.
     await listenInterfaceEvents(ubus, () => void reconciler.pass(), [first?.interface ?? DEFAULT_INTERFACE]);
   }
+  // The control channel: state out, the VM's commands in, over the VM's MQTT broker.
+  const vm = async () => {
+    const loaded = await load();
+    return loaded ? { call: vmCaller(loaded.config.vm.api, 5000), name: loaded.config.name } : null;
+  };
+  const view = createVmView({ vm, file: join(dirname(resolve(configPath)), VM_VIEW_FILE), log: logLine });
+  await view.load();
+  const link = createControlLink({
+    load,
+    connect: connectMqtt,
+    log: (m) => logLine(`control: ${m}`),
+    version: pkg.version,
+    state: createControlState({
+      configPath,
+      load,
+      platform,
+      view: view.current,
+      wan: (tunnel) => readWan(run, tunnel),
+      blockedQueries: async () => {
+        const paired = await vm();
+        if (!paired) return null;
+        const stats = (await paired.call('GET', '/v1/dns/stats')) as { devices?: Record<string, { blocked?: unknown }> } | null;
+        const blocked = stats?.devices?.[paired.name]?.blocked;
+        return typeof blocked === 'number' ? blocked : null;
+      },
+    }),
+    onCommand: async (command, _payload) => {
+      await view.refresh([command === 'settings-changed' ? 'settings' : 'devices']);
+      link.update();
+    },
+    resync: async () => {
+      await view.refresh(['settings', 'devices']);
+      await reconciler.pass();
+      link.update();
+    },
+  });
+  const checkLink = () => void link.check().catch((e: Error) => logLine(`control: ${e.message}`));
+  const linkTimer = setInterval(checkLink, CONTROL_CHECK_MS);
+
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     // The kill switch, rules and routes stay in the kernel: only 'down' removes them.
     logLine(`${signal}: stopping; the kill switch stays in place`);
-    void reconciler
-      .stop()
+    clearInterval(linkTimer);
+    // "offline" first, while the tunnel still carries it.
+    void link
+      .close()
+      .then(() => reconciler.stop())
       .then(() => ubus?.close())
       .then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => void reconciler.pass());
+  process.on('SIGHUP', () => void reconciler.pass().then(checkLink));
   logLine(`started (config ${configPath})`);
   const missing = missingDaemonFlags();
   if (missing.length > 0) logLine(`hint: start the daemon with node ${missing.join(' ')} to keep its memory small`);
   await reconciler.start();
+  checkLink();
 }
 
 async function main(argv: string[]): Promise<number> {

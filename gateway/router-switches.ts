@@ -12,6 +12,7 @@ export interface RouterSwitches {
   enabled: boolean;
   killSwitch: boolean;
   dnsIntercept: boolean;
+  homeAssistant: boolean;
   /** UCI network names whose devices are the LAN ("lan"). */
   lanNetworks: string[];
 }
@@ -43,11 +44,12 @@ function networks(value: UbusValue | undefined): string[] {
 }
 
 /** The switches in a section's values as rpcd's `uci get` returns them (every value a string or a list). */
-export function parseRouterSwitches(values: UbusTable, base: Pick<GatewayConfig, 'enabled' | 'killSwitch' | 'dnsIntercept'>): RouterSwitches {
+export function parseRouterSwitches(values: UbusTable, base: Pick<GatewayConfig, 'enabled' | 'killSwitch' | 'dnsIntercept' | 'homeAssistant'>): RouterSwitches {
   return {
     enabled: bool(values, 'enabled', base.enabled),
     killSwitch: bool(values, 'kill_switch', base.killSwitch),
     dnsIntercept: bool(values, 'dns_intercept', base.dnsIntercept),
+    homeAssistant: bool(values, 'home_assistant', base.homeAssistant),
     lanNetworks: networks(values['lan_network']),
   };
 }
@@ -116,6 +118,7 @@ export function withRouterSwitches<T extends { config: GatewayConfig }>(
         enabled: s.switches.enabled,
         killSwitch: s.switches.killSwitch,
         dnsIntercept: s.switches.dnsIntercept,
+        homeAssistant: s.switches.homeAssistant,
         lanInterfaces,
         lanPrefixes: config.lanPrefixes.filter((p) => lanInterfaces.includes(p.interface)),
       };

@@ -40,7 +40,8 @@ export interface StatusDeps {
   configPath: string;
   config: GatewayConfig | null;
   platform: Platform;
-  get: (address: string, path: string, timeoutMs: number) => Promise<ApiReply>;
+  /** Asks the VM who we are; without it, whoami stays null (the kernel's view only). */
+  get?: (address: string, path: string, timeoutMs: number) => Promise<ApiReply>;
   now?: () => number;
   timeoutMs?: number;
 }
@@ -49,7 +50,7 @@ async function askWhoami(config: GatewayConfig, deps: StatusDeps): Promise<{ who
   let error = 'the VM has no API address in the config';
   for (const address of config.vm.api) {
     try {
-      const r = await deps.get(address, '/v1/whoami', deps.timeoutMs ?? 3000);
+      const r = await deps.get!(address, '/v1/whoami', deps.timeoutMs ?? 3000);
       if (r.status !== 200) {
         error = `the VM answered HTTP ${r.status}`;
         continue;
@@ -92,7 +93,11 @@ export async function readStatus(deps: StatusDeps): Promise<GatewayStatus> {
   const peer = state.peers.find((p) => p.publicKey === config.vm.publicKey);
   const age = peer && peer.latestHandshake > 0 ? Math.max(0, Math.round(now() / 1000 - peer.latestHandshake)) : null;
   const tunnel: TunnelHealth = !state.present ? 'down' : age !== null && age < SESSION_LIFETIME_S ? 'up' : 'connecting';
-  const who = state.present ? await askWhoami(config, deps) : { whoami: null, error: 'the tunnel interface does not exist' };
+  const who = !state.present
+    ? { whoami: null, error: 'the tunnel interface does not exist' }
+    : deps.get
+      ? await askWhoami(config, deps)
+      : { whoami: null, error: null };
   return {
     ...base,
     ...kernel,

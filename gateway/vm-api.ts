@@ -67,3 +67,38 @@ export async function probeHealth(address: string, timeoutMs: number, port = API
     return false;
   }
 }
+
+/** The VM refused a call (status: its HTTP status) or no address answered (status 0). */
+export class VmApiError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = 'VmApiError';
+    this.status = status;
+  }
+}
+
+export type VmCall = (method: ApiMethod, path: string, body?: unknown) => Promise<unknown>;
+
+type Request = (address: string, method: ApiMethod, path: string, body: unknown, timeoutMs: number) => Promise<ApiReply>;
+
+/** Calls to the first of the VM's API addresses that answers; a 2xx answer's body, else VmApiError. */
+export function vmCaller(addresses: readonly string[], timeoutMs: number, send: Request = apiRequest): VmCall {
+  return async (method, path, body) => {
+    let failure = 'the VM has no API address in the config';
+    for (const address of addresses) {
+      let r: ApiReply;
+      try {
+        r = await send(address, method, path, body, timeoutMs);
+      } catch (e) {
+        failure = `the VM does not answer through the tunnel (${(e as Error).message})`;
+        continue;
+      }
+      if (r.status >= 200 && r.status < 300) return r.body;
+      const error = (r.body as { error?: { message?: unknown } } | null)?.error;
+      const message = typeof error?.message === 'string' ? error.message : `HTTP ${r.status}`;
+      throw new VmApiError(r.status, `the VM refused: ${message}`);
+    }
+    throw new VmApiError(0, failure);
+  };
+}

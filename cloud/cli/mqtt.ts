@@ -14,7 +14,9 @@ export const MQTT_USAGE = `  aerie-cloud mqtt users [--json]           MQTT user
   aerie-cloud mqtt revoke NAME read|write FILTER
                                             topics beyond its own for a user or a tunnel device
   aerie-cloud mqtt grants [NAME] [--json]   every grant, or those of one user or device
-  aerie-cloud mqtt clients [--json]         who is connected to the broker now`;
+  aerie-cloud mqtt clients [--json]         who is connected to the broker now
+  aerie-cloud mqtt sub FILTER [--count N] [--json]
+                                            print the messages on FILTER (retained ones first) until Ctrl-C`;
 
 /** main reports every DnsUsageError as a usage error (message, then a pointer to --help). */
 export class MqttUsageError extends DnsUsageError {}
@@ -122,7 +124,7 @@ export async function runMqtt(ctx: MqttCliContext, sub: string | undefined, args
       return show(grants, () => grantsTable(grants, name));
     }
     case undefined:
-      throw new MqttUsageError('mqtt needs one of: users, add-user, remove-user, grant, revoke, grants');
+      throw new MqttUsageError('mqtt needs one of: users, add-user, remove-user, grant, revoke, grants, clients, sub');
     default:
       throw new MqttUsageError(`unknown mqtt command: ${sub}`);
   }

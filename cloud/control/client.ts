@@ -11,6 +11,8 @@ import type {
 } from '../../shared/schemas.ts';
 
 export const CONTROL_SOCKET = 'control.sock';
+/** The broker's local socket in the state directory (`aerie-cloud mqtt sub`). */
+export const MQTT_SOCKET = 'mqtt.sock';
 const RESPONSE_LIMIT = 4 * 1024 * 1024;
 
 /** Sends one request and returns the status and parsed JSON body. */

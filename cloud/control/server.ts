@@ -1,7 +1,7 @@
 import { createAdaptorServer } from '@hono/node-server';
 import { chmodSync, lstatSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Server as NetServer } from 'node:net';
 
 type FetchApp = { fetch: (request: Request, env: never) => Response | Promise<Response> };
 
@@ -12,26 +12,11 @@ export interface ControlServer {
 
 /**
  * Serves `app` (createApi with identifyLocal) as HTTP on a unix socket that
- * only root can use: mode 0600, inside the 0700 state directory. A socket file
- * left by a crashed daemon is replaced; a live one is an error.
+ * only root can use, inside the 0700 state directory.
  */
 export async function serveControl(app: FetchApp, socketPath: string): Promise<ControlServer> {
-  await removeStaleSocket(socketPath);
   const server = createAdaptorServer({ fetch: app.fetch as never }) as Server;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    // The umask makes the socket 0600 from the moment bind() creates it.
-    const previous = process.umask(0o177);
-    try {
-      server.listen(socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    } finally {
-      process.umask(previous);
-    }
-  });
-  chmodSync(socketPath, 0o600);
+  await listenPrivateSocket(server, socketPath);
   return {
     path: socketPath,
     close: () =>
@@ -43,6 +28,28 @@ export async function serveControl(app: FetchApp, socketPath: string): Promise<C
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Listens on a unix socket that only root can use (mode 0600 from the moment
+ * bind() creates it). A socket file left by a crashed daemon is replaced; a
+ * live one is an error.
+ */
+export async function listenPrivateSocket(server: NetServer, socketPath: string): Promise<void> {
+  await removeStaleSocket(socketPath);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const previous = process.umask(0o177);
+    try {
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    } finally {
+      process.umask(previous);
+    }
+  });
+  chmodSync(socketPath, 0o600);
 }
 
 async function removeStaleSocket(path: string): Promise<void> {

@@ -15,6 +15,7 @@ import { checkTopicFilter, checkTopicName, filterContains, topicMatches, type To
 //   owner (phones, laptops)         | #, $SYS/#                 | # except aerie/#
 //   member (a limited tunnel peer)  | home/M/#                  | home/M/#
 //   MQTT user U (behind the router) | its prefix (home/U/#)     | its prefix
+//   the VM's administrator (local)  | #, $SYS/#                 | nothing (`aerie-cloud mqtt sub`)
 //   any of them, by the owner       | + read grants             | + write grants, except aerie/#
 //
 // and for everyone:
@@ -41,10 +42,14 @@ export interface MqttGrant {
   filter: string;
 }
 
-/** Who is connected: a tunnel peer known by its address, or a user known by its password. */
+/**
+ * Who is connected: a tunnel peer known by its address, a user known by its
+ * password, or the VM's administrator on the broker's local socket (root only).
+ */
 export type MqttCaller =
   | { kind: 'peer'; role: PeerRole; name: string }
-  | { kind: 'user'; name: string; prefix: string };
+  | { kind: 'user'; name: string; prefix: string }
+  | { kind: 'local'; name: string };
 
 export interface AccessDecision {
   allowed: boolean;
@@ -65,6 +70,7 @@ export const haDiscoveryFilter = (name: string) => `homeassistant/+/aerie_${name
 /** The filters a caller may read and write without any grant (the table above, minus the exceptions). */
 function builtIn(caller: MqttCaller): { read: string[]; write: string[] } {
   if (caller.kind === 'user') return { read: [caller.prefix], write: [caller.prefix] };
+  if (caller.kind === 'local') return { read: ['#', '$SYS/#'], write: [] };
   switch (caller.role) {
     case 'gateway':
       return { read: [gatewayRoot(caller.name)], write: [gatewayRoot(caller.name), haDiscoveryFilter(caller.name)] };

@@ -18,8 +18,11 @@ export type MqttAuthFailure =
 
 export type MqttAuthResult = { ok: true; caller: MqttCaller } | MqttAuthFailure;
 
+/** The "address" of a connection on the broker's local socket (a file only root can open). */
+export const LOCAL_MQTT_ADDRESS = 'local';
+
 export interface MqttConnect {
-  /** Normalized source address of the connection (shared/cidr normalizeRemoteAddress). */
+  /** Normalized source address of the connection (shared/cidr normalizeRemoteAddress), or LOCAL_MQTT_ADDRESS. */
   address: string;
   username?: string | null | undefined;
   password?: Uint8Array | string | null | undefined;
@@ -66,6 +69,7 @@ export function createMqtt(deps: MqttDeps): Mqtt {
     grants,
     limiter,
     async authenticate({ address, username, password }) {
+      if (address === LOCAL_MQTT_ADDRESS) return { ok: true, caller: { kind: 'local', name: 'vm' } };
       const key = rateLimitKey(address);
       const gate = limiter.check(key);
       if (!gate.allowed) {
@@ -95,6 +99,7 @@ export function createMqtt(deps: MqttDeps): Mqtt {
         const current: MqttCaller = { kind: 'user', name: user.name, prefix: user.prefix };
         return decideAccess(current, grants.of(user.name, 'user'), action, topic, deps.topicLimits);
       }
+      if (caller.kind === 'local') return decideAccess(caller, [], action, topic, deps.topicLimits);
       const device = store.devices.get(caller.name);
       if (!device || device.role !== caller.role) return { allowed: false, reason: `the device "${caller.name}" was removed` };
       return decideAccess(caller, grants.of(caller.name, 'device'), action, topic, deps.topicLimits);

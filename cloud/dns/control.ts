@@ -36,6 +36,8 @@ export interface DnsControlDeps {
   lists: ListManager;
   live?: DnsLive | null;
   now?: () => number;
+  /** A setting changed (its names: blockMode, upstreams, lists, names, blocking), after it is stored. */
+  onChanged?: (keys: string[]) => void;
 }
 
 export interface DnsTestResult {
@@ -152,6 +154,9 @@ export function createDnsControl(deps: DnsControlDeps): DnsControl {
     if (!deps.live) throw new CoreError('unavailable', `${what} needs the running daemon (aerie-cloud serve)`);
     return deps.live;
   };
+  const changed = (keys: string[]) => {
+    if (keys.length > 0) deps.onChanged?.(keys);
+  };
   const status = (id: string): SourceStatus => {
     const s = lists.sources().find((x) => x.id === id);
     if (!s) throw new CoreError('not_found', `there is no blocklist "${id}" (see \`aerie-cloud dns lists\`)`);
@@ -197,6 +202,7 @@ export function createDnsControl(deps: DnsControlDeps): DnsControl {
         if (upstreams) store.settings.set(DNS_KEYS.upstreams, JSON.stringify(upstreams));
       });
       deps.live?.settingsChanged();
+      changed([...(blockMode ? ['blockMode'] : []), ...(upstreams ? ['upstreams'] : [])]);
       return readDnsSettings(store.settings);
     },
 
@@ -219,6 +225,7 @@ export function createDnsControl(deps: DnsControlDeps): DnsControl {
         throw err;
       }
       startUpdate({ only: id });
+      changed(['lists']);
       return status(id);
     },
 
@@ -226,6 +233,7 @@ export function createDnsControl(deps: DnsControlDeps): DnsControl {
       const before = status(id);
       if (!store.dns.removeList(id)) throw new CoreError('not_found', `there is no blocklist "${id}"`);
       await syncSources();
+      changed(['lists']);
       return before;
     },
 
@@ -234,6 +242,7 @@ export function createDnsControl(deps: DnsControlDeps): DnsControl {
       if (!store.dns.setListEnabled(id, enabled)) throw new CoreError('not_found', `there is no blocklist "${id}"`);
       await syncSources();
       if (enabled) startUpdate({ only: id });
+      changed(['lists']);
       return status(id);
     },
 
@@ -249,6 +258,7 @@ export function createDnsControl(deps: DnsControlDeps): DnsControl {
       const normalized = normalizeDomain(name, 'name');
       store.dns.setName({ name: normalized, action, addedAt: now() });
       syncNames();
+      changed(['names']);
       return { name: normalized, action };
     },
 
@@ -258,6 +268,7 @@ export function createDnsControl(deps: DnsControlDeps): DnsControl {
         throw new CoreError('not_found', `${normalized} is neither on your allowlist nor on your blocklist`);
       }
       syncNames();
+      changed(['names']);
       return { name: normalized };
     },
 
@@ -306,6 +317,7 @@ export function createDnsControl(deps: DnsControlDeps): DnsControl {
       const { blocking } = parseWith(BlockingBody, body);
       if (!store.devices.setDnsBlocking(device, blocking)) throw new CoreError('not_found', `there is no device named "${device}"`);
       deps.live?.devicesChanged();
+      changed(['blocking']);
       return { device, blocking };
     },
 

@@ -31,6 +31,8 @@ export interface DnsRuntimeDeps {
   updateAtStart?: boolean;
   /** After each list compile (the daemon collects garbage then). */
   onListsCompiled?: () => void;
+  /** A DNS setting changed through the control (names as in DnsControlDeps.onChanged). */
+  onSettingsChanged?: (keys: string[]) => void;
 }
 
 export interface DnsRuntime {
@@ -93,6 +95,7 @@ export async function startDns(deps: DnsRuntimeDeps): Promise<DnsRuntime> {
   const control = createDnsControl({
     store,
     lists,
+    ...(deps.onSettingsChanged && { onChanged: deps.onSettingsChanged }),
     live: {
       resolver,
       upstreams: () => upstreams.health(),

@@ -47,7 +47,7 @@ function grantedQos(client: Client, topic: string): number {
   return max;
 }
 
-export const callerLabel = (c: MqttCaller): string => (c.kind === 'user' ? `user:${c.name}` : `${c.role}:${c.name}`);
+export const callerLabel = (c: MqttCaller): string => (c.kind === 'peer' ? `${c.role}:${c.name}` : `${c.kind}:${c.name}`);
 
 type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>;
 

@@ -2,6 +2,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import { createSerialQueue } from '../../shared/serial-queue.ts';
 import { DeviceName, parseWith } from '../../shared/schemas.ts';
 import type { TunnelHealth } from '../status.ts';
+import type { WanState } from '../wan-state.ts';
 import { parseCommand, type CommandArgs } from './commands.ts';
 import { discoveryMessages, discoveryTopics } from './discovery.ts';
 import { AVAILABLE, DISCOVERY_PREFIX, gatewayTopics, NOT_AVAILABLE } from './topics.ts';
@@ -19,13 +20,6 @@ import { AVAILABLE, DISCOVERY_PREFIX, gatewayTopics, NOT_AVAILABLE } from './top
  * applying a command and the re-sync are the caller's.
  */
 
-export interface WanState {
-  /** A WAN (not the tunnel) has a default route. */
-  up: boolean;
-  /** The WAN interfaces that are up. */
-  interfaces: string[];
-}
-
 export interface ControlCounters {
   /** DNS queries the VM's resolver blocked for this router's LAN. */
   blockedQueries: number;
@@ -39,6 +33,8 @@ export interface ControlState {
   tunnel: TunnelHealth;
   /** The kill switch holds in the kernel. */
   killSwitch: boolean;
+  /** The VM blocks ads and trackers for this home; null while not known. */
+  blocking: boolean | null;
   wan: WanState;
   counters: ControlCounters;
 }

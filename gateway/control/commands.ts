@@ -19,8 +19,6 @@ import { DeviceName, parseWith } from '../../shared/schemas.ts';
  *   devices-changed  {id?, devices?}  a device was added, renamed or removed;
  *                                     devices names which, when the VM knows
  *   resync           {id?}            fetch everything again now
- *   rotate           {id?}            make a new WireGuard key, give the VM its
- *                                     public half over HTTP, then switch to it
  *
  * `id` (optional) names one sending: QoS 1 delivers at least once, and a
  * repeated id is applied once (see channel.ts).
@@ -30,7 +28,7 @@ import { DeviceName, parseWith } from '../../shared/schemas.ts';
  * and MQTT with it, is down anyway.
  */
 
-export const COMMAND_NAMES = ['settings-changed', 'devices-changed', 'resync', 'rotate'] as const;
+export const COMMAND_NAMES = ['settings-changed', 'devices-changed', 'resync'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** Larger payloads are refused before parsing. */
@@ -59,7 +57,6 @@ const SCHEMAS = {
   'settings-changed': v.object({ id: Id, keys: names(SettingKey) }),
   'devices-changed': v.object({ id: Id, devices: names(DeviceName) }),
   resync: v.object({ id: Id }),
-  rotate: v.object({ id: Id }),
 } as const satisfies Record<CommandName, v.GenericSchema>;
 
 export type CommandPayloads = { [N in CommandName]: v.InferOutput<(typeof SCHEMAS)[N]> };

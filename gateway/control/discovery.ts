@@ -42,6 +42,11 @@ const ENTITIES: Entity[] = [
     config: { name: 'Kill switch', icon: 'mdi:shield-lock', value_template: "{{ 'ON' if value_json.killSwitch else 'OFF' }}" },
   },
   {
+    component: 'binary_sensor',
+    objectId: 'blocking',
+    config: { name: 'Ad blocking', icon: 'mdi:shield-check', value_template: "{{ 'ON' if value_json.blocking else 'OFF' }}" },
+  },
+  {
     component: 'sensor',
     objectId: 'blocked',
     config: {

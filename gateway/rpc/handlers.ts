@@ -5,7 +5,7 @@ import type { ReconcilerState } from '../reconciler.ts';
 import { readStatus, type GatewayStatus } from '../status.ts';
 import { UBUS_STATUS, UbusError } from '../ubus/error.ts';
 import type { UbusTable, UbusValue } from '../ubus/types.ts';
-import type { ApiMethod, ApiReply } from '../vm-api.ts';
+import { VmApiError, vmCaller, type ApiMethod, type ApiReply, type VmCall } from '../vm-api.ts';
 import type { AerieHandlers } from './aerie-object.ts';
 import { ubusStatusForHttp } from './errors.ts';
 
@@ -37,7 +37,7 @@ interface VmSwitch {
   write(vm: VmApi, name: string, value: UbusValue): Promise<void>;
 }
 
-type VmApi = (method: ApiMethod, path: string, body?: unknown) => Promise<unknown>;
+type VmApi = VmCall;
 
 const asTable = (v: unknown): UbusTable => (v && typeof v === 'object' && !Array.isArray(v) ? (v as UbusTable) : {});
 
@@ -74,22 +74,16 @@ export function createAerieHandlers(deps: AerieHandlerDeps): AerieHandlers {
   };
 
   /** One API call, to the first of the VM's addresses that answers. */
-  const vmApi = (loaded: LoadedConfig): VmApi => async (method, path, body) => {
-    let failure = 'the VM has no API address in the config';
-    for (const address of loaded.config.vm.api) {
-      let r: ApiReply;
+  const vmApi = (loaded: LoadedConfig): VmApi => {
+    const call = vmCaller(loaded.config.vm.api, timeoutMs, deps.request);
+    return async (method, path, body) => {
       try {
-        r = await deps.request(address, method, path, body, timeoutMs);
+        return await call(method, path, body);
       } catch (e) {
-        failure = `the VM does not answer through the tunnel (${(e as Error).message})`;
-        continue;
+        if (!(e instanceof VmApiError)) throw e;
+        throw new UbusError(e.status === 0 ? UBUS_STATUS.CONNECTION_FAILED : ubusStatusForHttp(e.status), e.message);
       }
-      if (r.status >= 200 && r.status < 300) return r.body;
-      const err = asTable(asTable(r.body)['error']);
-      const message = typeof err['message'] === 'string' ? err['message'] : `HTTP ${r.status}`;
-      throw new UbusError(ubusStatusForHttp(r.status), `the VM refused: ${message}`);
-    }
-    throw new UbusError(UBUS_STATUS.CONNECTION_FAILED, failure);
+    };
   };
 
   async function dnsCounters(loaded: LoadedConfig, warnings: string[]): Promise<UbusValue> {

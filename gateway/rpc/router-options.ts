@@ -14,6 +14,8 @@ export const ROUTER_OPTIONS: Readonly<Record<string, RouterOption>> = Object.fre
   enabled: { type: 'bool', default: '1' },
   kill_switch: { type: 'bool', default: '1' },
   dns_intercept: { type: 'bool', default: '1' },
+  /** Home Assistant discovery of the router's state on the VM's broker. */
+  home_assistant: { type: 'bool', default: '1' },
   /** UCI network names (not Linux devices) whose hosts go through the tunnel. */
   lan_network: { type: 'list(string)', default: 'lan' },
 });

@@ -199,4 +199,46 @@ test('the daemon serves MQTT on the overlay (TCP and WebSocket /mqtt): peers by 
   await refusal(connectFrom(mqttPort, OWNER, { clientId: 'late' }));
 });
 
+test('routers hear of changes on the control channel: a DNS setting or a device, QoS 1, never retained', async () => {
+  const { deps } = setup({ pairingPort: await freePort('::') });
+  const port = await freePort('127.77.0.1');
+  const mqttPort = await freePort('127.77.0.1');
+  const daemon = await startDaemon({ ...deps, apiPort: port, mqttPort });
+  try {
+    daemon.core.pairing.redeem(pairRequest(daemon.core.pairing.createCode().code)); // the router "home", 127.77.0.2
+    const router = await connectFrom(mqttPort, GATEWAY, { clientId: 'aerie-gw-home', clean: false });
+    const box = inbox(router);
+    assert.equal(await subscribe(router, ['aerie/gw/home/cmd/#']), [1]);
+
+    // The owner switches the block mode through the API, as the CLI and the web UI do.
+    const patchDns = (body: unknown) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          { host: '127.77.0.1', port, path: '/v1/dns', method: 'PATCH', localAddress: OWNER, agent: false, headers: { 'content-type': 'application/json' } },
+          (res) => (res.resume(), resolve(res.statusCode ?? 0)),
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify(body));
+      });
+    assert.is(await patchDns({ blockMode: 'nxdomain' }), 401, 'not a device yet: refused, and nothing changed to tell');
+    daemon.core.devices.add({ name: 'phone', publicKey: generateKeyPair().publicKey }); // an owner, 127.77.0.3
+    const first = await box.wait(1);
+    assert.is(first[0]!.topic, 'aerie/gw/home/cmd/devices-changed');
+    assert.equal(JSON.parse(first[0]!.payload).devices, ['phone']);
+    assert.is(first[0]!.qos, 1);
+    assert.not.ok(first[0]!.retain, 'a command is an event, not a state');
+    assert.is(await patchDns({ blockMode: 'sometimes' }), 400);
+    assert.is(await patchDns({ blockMode: 'nxdomain' }), 200);
+    const [, second] = await box.wait(2);
+    assert.is(second!.topic, 'aerie/gw/home/cmd/settings-changed');
+    const payload = JSON.parse(second!.payload);
+    assert.equal(payload.keys, ['blockMode']);
+    assert.type(payload.id, 'string', 'an id, so a repeated delivery is applied once');
+    await router.endAsync();
+  } finally {
+    await endClients();
+    await daemon.stop();
+  }
+});
+
 test.run();

@@ -1,20 +1,16 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createApi } from '../../cloud/api/api.ts';
-import { createCore, type Core } from '../../cloud/core/core.ts';
-import { createDnsControl, ownNames, toListSources } from '../../cloud/dns/control.ts';
-import { createListManager } from '../../cloud/dns/lists/blocklist.ts';
 import { createAerieHandlers } from '../../gateway/rpc/handlers.ts';
 import { toUbusError } from '../../gateway/rpc/errors.ts';
 import { VM_SETTINGS } from '../../gateway/rpc/vm-settings.ts';
 import { UBUS_STATUS } from '../../gateway/ubus/error.ts';
 import { parseConfig, type LoadedConfig } from '../../gateway/config.ts';
 import type { Platform, TunnelState } from '../../gateway/platform/platform.ts';
-import { apiRequest, type ApiMethod } from '../../gateway/vm-api.ts';
+import { apiRequest } from '../../gateway/vm-api.ts';
 import { generateKeyPair } from '../../shared/keys.ts';
+import { vmApp } from './lib/vm-app.ts';
 import { pairRequest, vmStates } from './vm-state.ts';
 
 // The router's `aerie` handlers against the VM's real API app, store and DNS
@@ -29,25 +25,10 @@ const me = generateKeyPair();
 
 async function setup(opts: { paired?: boolean; reachable?: boolean; tunnel?: Partial<TunnelState> } = {}) {
   const vm = fresh();
-  const core: Core = createCore({ store: vm.store, config: vm.state });
+  const calls: string[] = [];
+  const { core, request } = await vmApp(vm, GATEWAY, { calls, reachable: () => opts.reachable !== false });
   const { code } = core.pairing.createCode();
   const home = core.pairing.redeem(pairRequest(code, { publicKey: me.publicKey }));
-  const lists = createListManager({ dir: join(vm.dir, 'lists'), sources: toListSources(vm.store.dns.lists()), ...ownNames(vm.store) });
-  await lists.load();
-  const dns = createDnsControl({ store: vm.store, lists });
-  const app = createApi({ core, dns, logError: () => {} }, (c) => core.identify(c.req.header('x-test-from') ?? ''));
-  const calls: string[] = [];
-  const request = async (address: string, method: ApiMethod, path: string, body: unknown) => {
-    calls.push(`${method} ${path}`);
-    if (opts.reachable === false) throw new Error(`connect EHOSTUNREACH ${address}:80`);
-    const res = await app.request(path, {
-      method,
-      headers: { 'x-test-from': GATEWAY, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
   const loaded: LoadedConfig = {
     privateKey: me.privateKey,
     config: parseConfig({

@@ -5,7 +5,9 @@ import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createControlChannel, type ControlChannel, type ControlChannelDeps, type ControlState, type RouterCommandArgs } from '../../gateway/control/channel.ts';
+import { brokerUrl, createControlLink } from '../../gateway/control/link.ts';
 import { connectMqtt } from '../../gateway/control/mqtt-tcp.ts';
+import { parseConfig, type LoadedConfig } from '../../gateway/config.ts';
 
 // The router's control channel against a real aedes broker on loopback, through
 // the real MQTT.js client. The broker enforces the gateway's rule (it may write
@@ -102,6 +104,7 @@ async function vmPublish(port: number, topic: string, payload: string, opts: { r
 const baseState = (): ControlState => ({
   tunnel: 'up',
   killSwitch: true,
+  blocking: true,
   wan: { up: true, interfaces: ['wan'] },
   counters: { blockedQueries: 12, rxBytes: 1000, txBytes: 2000 },
 });
@@ -239,14 +242,15 @@ test('malformed commands are logged and ignored, and the channel keeps working',
     ['settings-changed', '[1,2]'],
     ['settings-changed', '{"keys": "blocking"}'],
     ['devices-changed', '{"devices": ["Not A Name"]}'],
-    ['rotate', JSON.stringify({ id: 'x'.repeat(5000) })],
+    ['devices-changed', JSON.stringify({ id: 'x'.repeat(5000) })],
+    ['rotate', '{}'],
     ['format-disk', '{}'],
     ['settings-changed/extra', '{}'],
   ];
   for (const [name, payload] of bad) await vmPublish(broker.port, CMD + name, payload);
-  await vmPublish(broker.port, `${CMD}rotate`, '{}');
+  await vmPublish(broker.port, `${CMD}devices-changed`, '{}');
   await waitFor('the good command after the bad ones', () => router.commands.length === 1, 1000);
-  assert.equal(router.commands, [['rotate', {}]]);
+  assert.equal(router.commands, [['devices-changed', { devices: [] }]]);
   const ignored = router.logs.filter((l) => l.startsWith('ignored a malformed command'));
   assert.is(ignored.length, bad.length, ignored.join('\n'));
   assert.ok(ignored.some((l) => l.includes('cmd/format-disk') && l.includes('expected one of settings-changed')));
@@ -256,7 +260,7 @@ test('malformed commands are logged and ignored, and the channel keeps working',
 
 test('a retained command is not applied (commands are events), and the router never publishes commands', async () => {
   const broker = await startBroker();
-  await vmPublish(broker.port, `${CMD}rotate`, '{}', { retain: true });
+  await vmPublish(broker.port, `${CMD}devices-changed`, '{}', { retain: true });
   const router = startRouter(broker.port);
   track(router.channel, [], [broker]);
   await waitFor('the retained command seen', () => router.logs.some((l) => l.startsWith('ignored a retained command')));
@@ -341,7 +345,7 @@ test('a failed re-sync is tried again until it succeeds', async () => {
   assert.is(calls, 3, 'no more attempts after a success');
 });
 
-test('Home Assistant discovery: three retained configs that read the state topic; switched off, they are removed', async () => {
+test('Home Assistant discovery: four retained configs that read the state topic; switched off, they are removed', async () => {
   const broker = await startBroker();
   const router = startRouter(broker.port, { version: '0.1.0' });
   track(router.channel, [], [broker]);
@@ -352,9 +356,10 @@ test('Home Assistant discovery: three retained configs that read the state topic
   const topics = [
     'homeassistant/binary_sensor/aerie_home-router/tunnel/config',
     'homeassistant/binary_sensor/aerie_home-router/kill_switch/config',
+    'homeassistant/binary_sensor/aerie_home-router/blocking/config',
     'homeassistant/sensor/aerie_home-router/blocked/config',
   ];
-  await waitFor('three configs', () => seen.length === 3);
+  await waitFor('four configs', () => seen.length === 4);
   assert.equal(seen.map((m) => m.topic).sort(), [...topics].sort());
   const state = baseState() as unknown as Record<string, unknown>;
   const ids = new Set<string>();
@@ -375,10 +380,10 @@ test('Home Assistant discovery: three retained configs that read the state topic
       assert.ok(value !== undefined, `${m.topic}: value_json.${path.join('.')} is in the state`);
     }
   }
-  assert.is(ids.size, 3, 'unique ids are unique');
+  assert.is(ids.size, 4, 'unique ids are unique');
 
   router.channel.setDiscovery(false);
-  await waitFor('three removals', () => seen.filter((m) => m.payload === '').length === 3);
+  await waitFor('four removals', () => seen.filter((m) => m.payload === '').length === 4);
   const later = await observe(broker.port, 'homeassistant/#');
   track(null, [later.client], []);
   await sleep(200);
@@ -407,6 +412,82 @@ test('a bad router name or broker URL is refused at once', () => {
   const deps = { connect: connectMqtt, state: baseState, onCommand: () => {}, resync: async () => {}, log: () => {} };
   assert.throws(() => createControlChannel({ ...deps, url: 'mqtt://127.0.0.1:1', name: 'Bad Name' }), /name/);
   assert.throws(() => createControlChannel({ ...deps, url: 'http://127.0.0.1:1', name: G }), /url: expected mqtt:\/\/host:port/);
+});
+
+// ---- the link: one channel for the config in force ------------------------------------
+
+function loadedConfig(over: { name?: string; enabled?: boolean; homeAssistant?: boolean; api?: string[] } = {}): LoadedConfig {
+  return {
+    privateKey: 'unused',
+    config: parseConfig({
+      name: over.name ?? G,
+      enabled: over.enabled ?? true,
+      homeAssistant: over.homeAssistant ?? true,
+      lanInterfaces: ['br-lan'],
+      lanPrefixes: [{ prefix: '192.0.2.0/25', interface: 'br-lan' }],
+      vm: {
+        publicKey: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+        endpoint: '203.0.113.10:51820',
+        addresses: ['203.0.113.130/25'],
+        overlay: ['203.0.113.128/25'],
+        api: over.api ?? ['127.0.0.1'],
+      },
+    }),
+  };
+}
+
+test('the broker is at the VM\'s first API address, an IPv6 one in brackets', () => {
+  assert.is(brokerUrl(loadedConfig({ api: ['203.0.113.129', '2001:db8::1'] }).config), 'mqtt://203.0.113.129:1883');
+  assert.is(brokerUrl(loadedConfig({ api: ['2001:db8::1'] }).config, 18830), 'mqtt://[2001:db8::1]:18830');
+  assert.is(brokerUrl(loadedConfig({ api: [] }).config), null);
+});
+
+test('the link keeps one channel for the config: none unpaired or disabled, a new one for a new name, discovery by its switch', async () => {
+  const broker = await startBroker();
+  const { client, seen } = await observe(broker.port, 'aerie/gw/+/availability');
+  const ha = await observe(broker.port, 'homeassistant/#');
+  track(null, [client, ha.client], [broker]);
+  let loaded: LoadedConfig | null = null;
+  const logs: string[] = [];
+  const link = createControlLink({
+    load: async () => loaded,
+    connect: connectMqtt,
+    port: broker.port,
+    state: baseState,
+    onCommand: () => {},
+    resync: async () => {},
+    log: (m) => logs.push(m),
+    timing: { minPublishIntervalMs: 50, statePollMs: 0, reconnectMinMs: 50, reconnectMaxMs: 200 },
+  });
+  try {
+    const online = (name: string) => seen.filter((m) => m.topic === `aerie/gw/${name}/availability`).at(-1)?.payload;
+    await link.check();
+    assert.equal(seen, [], 'not paired: no connection');
+
+    loaded = loadedConfig();
+    await link.check();
+    await waitFor('online', () => online(G) === 'online');
+    await waitFor('discovery configs', () => ha.seen.filter((m) => m.payload !== '').length === 4);
+
+    loaded = loadedConfig({ homeAssistant: false });
+    await link.check();
+    await waitFor('discovery removed', () => ha.seen.filter((m) => m.payload === '').length === 4);
+
+    loaded = loadedConfig({ enabled: false, homeAssistant: false });
+    await link.check();
+    await waitFor('disabled: offline, the channel closed', () => online(G) === 'offline');
+
+    loaded = loadedConfig({ name: 'cabin', homeAssistant: false });
+    await link.check();
+    await waitFor('the new name online', () => online('cabin') === 'online');
+    loaded = loadedConfig({ name: 'lodge', homeAssistant: false });
+    await link.check();
+    await waitFor('re-paired under another name', () => online('lodge') === 'online');
+    await waitFor('the old name left the broker', () => online('cabin') === 'offline');
+  } finally {
+    await link.close();
+  }
+  await waitFor('closing says offline', () => seen.filter((m) => m.topic === 'aerie/gw/lodge/availability').at(-1)?.payload === 'offline');
 });
 
 test.run();

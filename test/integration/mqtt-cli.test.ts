@@ -1,15 +1,23 @@
 // `aerie-cloud mqtt …` run from source, on a state directory alone and through
 // a running daemon's control socket: the password is printed once and works,
-// is nowhere on disk, and mistakes are one line on stderr.
+// is nowhere on disk, and mistakes are one line on stderr. `mqtt sub` against
+// a real broker on the daemon's local socket.
 import { spawn, spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateKeyPair } from '../../shared/keys.ts';
 import { createApi } from '../../cloud/api/api.ts';
 import { identifyLocal } from '../../cloud/api/identify.ts';
-import { serveControl } from '../../cloud/control/server.ts';
+import { MQTT_SOCKET } from '../../cloud/control/client.ts';
+import { listenPrivateSocket, serveControl } from '../../cloud/control/server.ts';
 import { createCore } from '../../cloud/core/core.ts';
+import { LOCAL_MQTT_ADDRESS } from '../../cloud/core/mqtt.ts';
+import { createMqttBroker } from '../../cloud/mqtt/broker.ts';
+import { SqlitePersistence } from '../../cloud/mqtt/persistence/sqlite-persistence.ts';
 import { vmStates } from './vm-state.ts';
 
 const freshVm = vmStates(test, 'mqtt-cli');
@@ -178,10 +186,61 @@ test('mistakes: one line saying what is wrong (and where help is), exit 1, nothi
   assert.equal(core.mqtt.grants.list(), []);
 });
 
+test('mqtt sub: retained messages first, then live ones, through the daemon\'s local socket; it may only read', async () => {
+  const { dir, core } = setup();
+  const logs: string[] = [];
+  const broker = await createMqttBroker({
+    authenticate: core.mqtt.authenticate,
+    access: core.mqtt.access,
+    persistence: new SqlitePersistence({ path: join(dir, 'mqtt.db'), log: (m) => logs.push(m) }),
+    log: (m) => logs.push(m),
+  });
+  const local = createNetServer((socket) => broker.handle(socket, LOCAL_MQTT_ADDRESS));
+  try {
+    await listenPrivateSocket(local, join(dir, MQTT_SOCKET));
+    assert.is(statSync(join(dir, MQTT_SOCKET)).mode & 0o777, 0o600, 'only root may open it');
+    await broker.publish('home/plug/power', 'on', { retain: true });
+    await broker.publish('garden/x', 'not asked for', { retain: true });
+    const running = cli(dir, 'mqtt', 'sub', 'home/#', '--count', '3');
+    const deadline = Date.now() + 10_000;
+    while (!broker.clients().some((c) => c.caller === 'local:vm') && Date.now() < deadline) await sleep(50);
+    assert.ok(broker.clients().some((c) => c.caller === 'local:vm'), 'the CLI connected as the VM\'s administrator');
+    await sleep(200); // its SUBSCRIBE follows the CONNECT
+    await broker.publish('home/plug/power', 'off');
+    await broker.publish('home/cam/frame', new Uint8Array([0, 1, 2, 255]));
+    const r = await running;
+    assert.is(r.status, 0, r.stderr);
+    assert.is(r.stdout, 'home/plug/power [retained] on\nhome/plug/power off\nhome/cam/frame base64:AAEC/w==\n');
+
+    const json = await cli(dir, 'mqtt', 'sub', 'home/plug/+', '--count', '1', '--json');
+    assert.equal(JSON.parse(json.stdout), { topic: 'home/plug/power', payload: 'on', qos: 0, retain: true });
+
+    // The administrator's connection reads; it does not write (a published message would be dropped).
+    assert.ok(core.mqtt.access({ kind: 'local', name: 'vm' }, 'subscribe', '$SYS/#').allowed);
+    assert.not.ok(core.mqtt.access({ kind: 'local', name: 'vm' }, 'publish', 'home/plug/set').allowed);
+  } finally {
+    await new Promise<void>((resolve) => local.close(() => resolve()));
+    await broker.close();
+  }
+  const gone = await cli(dir, 'mqtt', 'sub', 'home/#', '--count', '1');
+  assert.is(gone.status, 1);
+  assert.match(gone.stderr, /^aerie-cloud: the daemon is not running/);
+  for (const [args, message] of [
+    [['mqtt', 'sub'], /expected: mqtt sub FILTER/],
+    [['mqtt', 'sub', 'home/#', '--count', '0'], /--count: expected a whole number above 0/],
+    [['mqtt', 'sub', 'home/#/x'], /filter: .*#/],
+    [['mqtt', 'users', '--count', '2'], /--count goes with mqtt sub only/],
+  ] as [string[], RegExp][]) {
+    const bad = await cli(dir, ...args);
+    assert.is(bad.status, 1, args.join(' '));
+    assert.match(bad.stderr.split('\n')[0]!, message);
+  }
+});
+
 test('the usage lists the mqtt commands', async () => {
   const { dir } = setup();
   const r = await cli(dir, '--help');
-  for (const command of ['mqtt users', 'mqtt add-user NAME [--prefix TOPIC]', 'mqtt remove-user NAME', 'mqtt grant NAME read|write FILTER', 'mqtt revoke', 'mqtt grants [NAME]']) {
+  for (const command of ['mqtt users', 'mqtt add-user NAME [--prefix TOPIC]', 'mqtt remove-user NAME', 'mqtt grant NAME read|write FILTER', 'mqtt revoke', 'mqtt grants [NAME]', 'mqtt clients', 'mqtt sub FILTER']) {
     assert.ok(r.stdout.includes(`aerie-cloud ${command}`), command);
   }
 });

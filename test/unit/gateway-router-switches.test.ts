@@ -38,11 +38,12 @@ function fakeUbus(section: () => UbusTable | null, devices: Record<string, strin
 }
 
 test('UCI booleans are read the way uci reads them; missing options keep the config file', () => {
-  const cfg = { enabled: true, killSwitch: true, dnsIntercept: false };
-  assert.equal(parseRouterSwitches({ enabled: 'yes', kill_switch: 'off', lan_network: ['lan', 'guest'] }, cfg), {
+  const cfg = { enabled: true, killSwitch: true, dnsIntercept: false, homeAssistant: true };
+  assert.equal(parseRouterSwitches({ enabled: 'yes', kill_switch: 'off', home_assistant: '0', lan_network: ['lan', 'guest'] }, cfg), {
     enabled: true,
     killSwitch: false,
     dnsIntercept: false,
+    homeAssistant: false,
     lanNetworks: ['lan', 'guest'],
   });
   assert.equal(parseRouterSwitches({}, cfg).lanNetworks, ['lan']);
@@ -50,7 +51,7 @@ test('UCI booleans are read the way uci reads them; missing options keep the con
 });
 
 test('a bad switch names the UCI option and what was expected', () => {
-  const cfg = { enabled: true, killSwitch: true, dnsIntercept: true };
+  const cfg = { enabled: true, killSwitch: true, dnsIntercept: true, homeAssistant: true };
   try {
     parseRouterSwitches({ kill_switch: 'maybe' }, cfg);
     assert.unreachable();
@@ -63,7 +64,7 @@ test('a bad switch names the UCI option and what was expected', () => {
 });
 
 test('every option LuCI binds and the init script validates is read here', () => {
-  const cfg = { enabled: true, killSwitch: true, dnsIntercept: true };
+  const cfg = { enabled: true, killSwitch: true, dnsIntercept: true, homeAssistant: true };
   for (const option of Object.keys(ROUTER_OPTIONS)) {
     assert.throws(() => parseRouterSwitches({ [option]: ['?', '!'] }, cfg), (e: Error) => (e as ValidationError).field === `aerie.main.${option}`, option);
   }

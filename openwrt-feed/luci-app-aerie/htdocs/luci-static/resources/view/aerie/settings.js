@@ -107,14 +107,16 @@ return view.extend({
 		s = m.section(form.NamedSection, 'main', 'aerie', _('On this router'));
 		s.addremove = false;
 
-		// The three switches: on unless UCI says off, and always written.
+		// The switches: on unless UCI says off, and always written.
 		[
 			s.option(form.Flag, 'enabled', _('Enable'),
 				_('Keep the tunnel to the VM up and send this home network through it.')),
 			s.option(form.Flag, 'kill_switch', _('Kill switch'),
 				_('While the tunnel is down, the home network gets no internet at all instead of going out directly.')),
 			s.option(form.Flag, 'dns_intercept', _('Intercept DNS'),
-				_('All DNS from the home network is answered by this router, through the VM; DNS over TLS and QUIC to elsewhere is refused.'))
+				_('All DNS from the home network is answered by this router, through the VM; DNS over TLS and QUIC to elsewhere is refused.')),
+			s.option(form.Flag, 'home_assistant', _('Home Assistant'),
+				_('Announce this router to Home Assistant on the VM\'s MQTT broker (tunnel, kill switch, blocked queries).'))
 		].forEach(function(flag) {
 			flag.default = flag.enabled;
 			flag.rmempty = false;

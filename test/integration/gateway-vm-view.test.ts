@@ -1,0 +1,109 @@
+// The router's copy of what the VM holds for it (gateway/vm-view.ts), against
+// the VM's real API app, store and DNS settings; the file on disk as a
+// restarted daemon or `aerie-gateway status` reads it.
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { vmCaller } from '../../gateway/vm-api.ts';
+import { createVmView, VM_VIEW_FILE } from '../../gateway/vm-view.ts';
+import { generateKeyPair } from '../../shared/keys.ts';
+import { vmApp } from './lib/vm-app.ts';
+import { pairRequest, vmStates } from './vm-state.ts';
+
+const fresh = vmStates(test, 'vm-view');
+const GATEWAY = '203.0.113.130';
+
+async function setup() {
+  const vm = fresh();
+  let reachable = true;
+  const calls: string[] = [];
+  const app = await vmApp(vm, GATEWAY, { calls, reachable: () => reachable });
+  const home = app.core.pairing.redeem(pairRequest(app.core.pairing.createCode().code));
+  let paired = true;
+  const logs: string[] = [];
+  const file = join(vm.dir, 'router', VM_VIEW_FILE);
+  const make = () =>
+    createVmView({
+      vm: async () => (paired ? { call: vmCaller(['203.0.113.129'], 1000, app.request), name: home.name } : null),
+      file,
+      log: (m) => logs.push(m),
+    });
+  return {
+    ...app,
+    home,
+    file,
+    make,
+    calls,
+    logs,
+    cut: (v: boolean) => void (reachable = !v),
+    unpair: () => void (paired = false),
+  };
+}
+
+test('a re-sync copies the VM-side switches and the devices; the file changes only when they do', async () => {
+  const t = await setup();
+  const view = t.make();
+  await view.refresh(['settings', 'devices']);
+  const v = view.current();
+  assert.equal(v.settings, { blocking: true, blockMode: 'null', upstreams: ['udp:127.0.0.1'] });
+  assert.equal(v.devices?.map((d) => `${d.name} ${d.role}`), [`${t.home.name} gateway`]);
+  assert.type(v.syncedAt, 'number');
+  assert.is(statSync(t.file).mode & 0o777, 0o644);
+  const first = statSync(t.file);
+
+  await view.refresh(['settings', 'devices']);
+  assert.is(statSync(t.file).ino, first.ino, 'nothing changed: the flash is not written');
+
+  // The owner changes things on the VM; the commands name the part.
+  t.dns.setSettings({ blockMode: 'nxdomain' });
+  t.dns.setDeviceBlocking(t.home.name, { blocking: false });
+  t.core.devices.add({ name: 'phone', publicKey: generateKeyPair().publicKey });
+  await view.refresh(['settings']);
+  assert.equal(view.current().settings, { blocking: false, blockMode: 'nxdomain', upstreams: ['udp:127.0.0.1'] });
+  assert.is(view.current().devices?.length, 1, 'devices not asked for: not fetched');
+  await view.refresh(['devices']);
+  assert.equal(view.current().devices?.map((d) => d.name).sort(), [t.home.name, 'phone'].sort());
+
+  // A restarted daemon starts from the file.
+  const again = t.make();
+  await again.load();
+  assert.equal(again.current().settings, view.current().settings);
+  assert.equal(again.current().devices, view.current().devices);
+  assert.ok(!readFileSync(t.file, 'utf8').includes('privateKey'), 'only what the view holds');
+});
+
+test('the VM out of reach: the refresh fails and the last view stays; unpaired: an empty view', async () => {
+  const t = await setup();
+  const view = t.make();
+  await view.refresh(['settings', 'devices']);
+  const before = view.current();
+  t.cut(true);
+  try {
+    await view.refresh(['settings']);
+    assert.unreachable('expected a failure');
+  } catch (e) {
+    assert.match((e as Error).message, /the VM does not answer through the tunnel/);
+  }
+  assert.equal(view.current(), before);
+  t.cut(false);
+  t.unpair();
+  await view.refresh(['settings', 'devices']);
+  assert.equal(view.current(), { settings: null, devices: null, syncedAt: null });
+});
+
+test('a broken or foreign file is an empty view, not a crash', async () => {
+  const t = await setup();
+  for (const content of ['{not json', '[]', '{"settings": 5, "devices": "x"}', '{"settings": {"blocking": "yes"}}']) {
+    mkdirSync(join(t.file, '..'), { recursive: true });
+    writeFileSync(t.file, content);
+    const view = t.make();
+    await view.load();
+    const v = view.current();
+    assert.is(v.settings, null, content);
+    assert.is(v.devices, null, content);
+    assert.is(v.syncedAt, null, content);
+  }
+});
+
+test.run();
