@@ -29,7 +29,7 @@ export function createControlState(deps: ControlStateDeps): () => Promise<Contro
   return async () => {
     const loaded = await deps.load();
     const config = loaded?.config ?? null;
-    const s = await readStatus({ configPath: deps.configPath, config, platform: deps.platform });
+    const s = await readStatus({ configPath: deps.configPath, config, platform: deps.platform, now });
     if (s.tunnel === 'up' && now() - askedAt >= every) {
       askedAt = now();
       blocked = (await deps.blockedQueries().catch(() => null)) ?? blocked;

@@ -23,7 +23,7 @@ import { createAerieHandlers } from './rpc/handlers.ts';
 import { formatStatus, readStatus } from './status.ts';
 import { connectUbus, type UbusClient } from './ubus/index.ts';
 import { apiGet, apiRequest, probeHealth, vmCaller } from './vm-api.ts';
-import { createVmView, VM_VIEW_FILE } from './vm-view.ts';
+import { createVmView, readVmViewFile, VM_VIEW_FILE } from './vm-view.ts';
 import { readWan } from './wan-state.ts';
 import { firstResolving, OPENWRT_WAN_RESOLV, wanResolver } from './wan-resolver.ts';
 
@@ -292,7 +292,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     // What is in force: on OpenWrt, the UCI switches over the file.
     const config = system.ubus ? ((await withRouterSwitches(async () => (file ? { config: file } : null), system.ubus, logLine)())?.config ?? null) : file;
-    const status = await readStatus({ configPath, config, platform: system.platform, get: apiGet });
+    const view = await readVmViewFile(join(dirname(resolve(configPath)), VM_VIEW_FILE));
+    const status = await readStatus({ configPath, config, platform: system.platform, get: apiGet, view });
     process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
   } finally {
     await system.ubus?.close();

@@ -3,6 +3,7 @@ import type { GatewayConfig } from './config.ts';
 import type { Platform } from './platform/platform.ts';
 import { SESSION_LIFETIME_S } from './reconciler.ts';
 import type { ApiReply } from './vm-api.ts';
+import type { VmView } from './vm-view.ts';
 
 export type TunnelHealth = 'up' | 'connecting' | 'down' | 'disabled' | 'unpaired';
 
@@ -34,12 +35,16 @@ export interface GatewayStatus {
   /** The VM's view of who we are, asked through the tunnel. */
   whoami: Whoami | null;
   whoamiError: string | null;
+  /** The daemon's last copy of the VM-side settings and devices (vm-view.ts); null when there is none. */
+  vm: VmView | null;
 }
 
 export interface StatusDeps {
   configPath: string;
   config: GatewayConfig | null;
   platform: Platform;
+  /** The daemon's copy of the VM's settings, when the caller read it. */
+  view?: VmView | null;
   /** Asks the VM who we are; without it, whoami stays null (the kernel's view only). */
   get?: (address: string, path: string, timeoutMs: number) => Promise<ApiReply>;
   now?: () => number;
@@ -85,6 +90,7 @@ export async function readStatus(deps: StatusDeps): Promise<GatewayStatus> {
     txBytes: 0,
     whoami: null,
     whoamiError: null,
+    vm: config ? (deps.view ?? null) : null,
   };
   if (!config) return base;
   const state = await deps.platform.show(config.interface);
@@ -151,6 +157,14 @@ function resolverText(s: GatewayStatus): string {
   return s.dnsResolvFile ? `${servers}; written to ${s.dnsResolvFile}` : servers;
 }
 
+function vmSettingsText(s: GatewayStatus): string {
+  const settings = s.vm?.settings;
+  if (!settings || !s.vm?.syncedAt) return "not known yet (the daemon fetches them once the tunnel is up)";
+  const blocking = settings.blocking ? `ad blocking on (blocked names answered ${settings.blockMode === 'nxdomain' ? 'NXDOMAIN' : 'with 0.0.0.0 and ::'})` : 'ad blocking off';
+  const devices = s.vm.devices ? `; ${s.vm.devices.length} device${s.vm.devices.length === 1 ? '' : 's'}` : '';
+  return `${blocking}${devices}; as of ${new Date(s.vm.syncedAt).toISOString().replace(/\.\d+Z$/, 'Z')}`;
+}
+
 export function formatStatus(s: GatewayStatus): string {
   const rows: [string, string][] = [];
   if (s.tunnel === 'unpaired') {
@@ -171,6 +185,7 @@ export function formatStatus(s: GatewayStatus): string {
           : `unknown (${s.whoamiError ?? 'no answer'})`,
       ]);
       rows.push(['vm resolver', resolverText(s)]);
+      rows.push(['vm settings', vmSettingsText(s)]);
     }
   }
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;

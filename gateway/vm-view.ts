@@ -89,6 +89,15 @@ export function parseVmView(text: string): VmView {
   };
 }
 
+/** The view a daemon left in `file`; null when there is none or it does not read. */
+export async function readVmViewFile(file: string): Promise<VmView | null> {
+  try {
+    return parseVmView(await readFile(file, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
 export function createVmView(deps: VmViewDeps): VmViewStore {
   const now = deps.now ?? Date.now;
   let view: VmView = EMPTY;
@@ -120,12 +129,8 @@ export function createVmView(deps: VmViewDeps): VmViewStore {
     },
     current: () => view,
     async load() {
-      try {
-        view = parseVmView(await readFile(deps.file, 'utf8'));
-        written = JSON.stringify({ settings: view.settings, devices: view.devices });
-      } catch {
-        view = EMPTY;
-      }
+      view = (await readVmViewFile(deps.file)) ?? EMPTY;
+      written = JSON.stringify({ settings: view.settings, devices: view.devices });
     },
   };
 }

@@ -49,6 +49,20 @@ test('up: handshake, bytes and the VM\'s view of us', async () => {
   assert.equal(s.dnsServers, ['203.0.113.129', '2001:db8:a0::1']);
   assert.match(text, /^dns: +intercepted: the LAN's DNS goes to this router's resolver, DNS over TLS\/QUIC refused$/m);
   assert.match(text, /^vm resolver: +203\.0\.113\.129, 2001:db8:a0::1 port 53, through the tunnel$/m);
+  assert.match(text, /^vm settings: +not known yet/m);
+});
+
+test('the VM-side settings as the daemon last copied them', async () => {
+  const view = {
+    settings: { blocking: true, blockMode: 'nxdomain', upstreams: ['udp:127.0.0.1'] },
+    devices: [{ name: 'home', role: 'gateway', addresses: [] }, { name: 'phone', role: 'owner', addresses: [] }],
+    syncedAt: Date.UTC(2026, 10, 27, 12, 0, 5),
+  };
+  const s = await readStatus({ configPath: 'x', config, platform: platform(live), now: () => now, view });
+  assert.equal(s.vm, view);
+  assert.match(formatStatus(s), /^vm settings: +ad blocking on \(blocked names answered NXDOMAIN\); 2 devices; as of 2026-11-27T12:00:05Z$/m);
+  const off = { ...view, settings: { ...view.settings, blocking: false } };
+  assert.match(formatStatus(await readStatus({ configPath: 'x', config, platform: platform(live), now: () => now, view: off })), /^vm settings: +ad blocking off; 2 devices/m);
 });
 
 test('DNS: read from the kernel, compared with the config; the resolv file named', async () => {
