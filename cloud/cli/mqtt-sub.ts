@@ -1,5 +1,7 @@
 import { connect } from 'node:net';
-import { MqttClient, type IClientOptions } from 'mqtt';
+import type { IClientOptions } from 'mqtt';
+// The client class alone: MQTT.js's index also brings WebSocket and TLS transports (about 400 KB of the bundle).
+import clientModule from 'mqtt/lib/client';
 import { ControlError } from '../control/client.ts';
 import { checkTopicFilter } from '../core/mqtt-topics.ts';
 
@@ -45,7 +47,7 @@ export function mqttSub(opts: MqttSubOptions): Promise<number> {
     reconnectPeriod: 0,
     connectTimeout: opts.connectTimeoutMs ?? 5000,
   };
-  const client = new MqttClient(() => connect(opts.socketPath) as never, options);
+  const client = new clientModule.default(() => connect(opts.socketPath) as never, options);
   let shown = 0;
   return new Promise<number>((resolve, reject) => {
     let settled = false;
