@@ -140,31 +140,6 @@ async function runDaemon(configPath: string): Promise<void> {
     log: logLine,
   });
   const run = createRunner();
-  if (ubus) {
-    const handlers = createAerieHandlers({
-      configPath,
-      load,
-      platform,
-      reconciler,
-      request: apiRequest,
-      pair: (code) => pair({ code, configPath, run }),
-      unpair: async () => {
-        // Paused so that no pass re-applies the old state between the two steps.
-        await reconciler.stop();
-        try {
-          await platform.set(null);
-          await forgetPairing(configPath);
-        } finally {
-          await reconciler.start();
-        }
-      },
-      qrSvg: (text) => renderSVG(text, { border: 2 }),
-    });
-    await ubus.register(AERIE_OBJECT, createAerieObject(handlers, { log: logLine }));
-    // A WAN that comes up elsewhere changes the kill switch's rules: a pass picks it up at once.
-    // Our own tunnel's events are the adapter's doing and need no pass.
-    await listenInterfaceEvents(ubus, () => void reconciler.pass(), [first?.interface ?? DEFAULT_INTERFACE]);
-  }
   // The control channel: state out, the VM's commands in, over the VM's MQTT broker.
   const vm = async () => {
     const loaded = await load();
@@ -201,6 +176,32 @@ async function runDaemon(configPath: string): Promise<void> {
       link.update();
     },
   });
+  if (ubus) {
+    const handlers = createAerieHandlers({
+      configPath,
+      load,
+      platform,
+      reconciler,
+      request: apiRequest,
+      pair: (code) => pair({ code, configPath, run }),
+      unpair: async () => {
+        // Paused so that no pass re-applies the old state between the two steps.
+        await reconciler.stop();
+        try {
+          await platform.set(null);
+          await forgetPairing(configPath);
+        } finally {
+          await reconciler.start();
+        }
+      },
+      qrSvg: (text) => renderSVG(text, { border: 2 }),
+      control: () => link.state(),
+    });
+    await ubus.register(AERIE_OBJECT, createAerieObject(handlers, { log: logLine }));
+    // A WAN that comes up elsewhere changes the kill switch's rules: a pass picks it up at once.
+    // Our own tunnel's events are the adapter's doing and need no pass.
+    await listenInterfaceEvents(ubus, () => void reconciler.pass(), [first?.interface ?? DEFAULT_INTERFACE]);
+  }
   const checkLink = () => void link.check().catch((e: Error) => logLine(`control: ${e.message}`));
   const linkTimer = setInterval(checkLink, CONTROL_CHECK_MS);
 

@@ -21,6 +21,8 @@ export interface ControlLink {
   check(): Promise<void>;
   /** The state may have changed. */
   update(): void;
+  /** "off" while there is no channel (not paired, disabled). */
+  state(): 'connected' | 'connecting' | 'off';
   close(): Promise<void>;
 }
 
@@ -62,6 +64,7 @@ export function createControlLink(deps: ControlLinkDeps): ControlLink {
       }
     },
     update: () => open?.channel.update(),
+    state: () => (open ? (open.channel.connected() ? 'connected' : 'connecting') : 'off'),
     async close() {
       closed = true;
       await replace(null);

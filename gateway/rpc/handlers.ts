@@ -28,6 +28,8 @@ export interface AerieHandlerDeps {
   /** Removes our state from the system and forgets the pairing. */
   unpair: () => Promise<void>;
   qrSvg: (text: string) => string;
+  /** The control channel to the VM's broker: connected, connecting or off. */
+  control?: () => string;
   timeoutMs?: number;
 }
 
@@ -134,6 +136,7 @@ export function createAerieHandlers(deps: AerieHandlerDeps): AerieHandlers {
         // Until a temporary address is chosen, websites see the VM's own address: its endpoint's.
         egress: endpoint ? endpoint.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : null,
         dns: loaded && s.tunnel === 'up' ? await dnsCounters(loaded, warnings) : null,
+        control: deps.control?.() ?? 'off',
         warnings,
       };
     },

@@ -109,6 +109,7 @@ test('status: tunnel, handshake, bytes, switches in force, egress, warnings', as
   assert.equal(s['kill_switch'], { configured: true, active: true });
   assert.equal(s['dns_intercept'], { configured: true, active: false });
   assert.is(s['egress'], '203.0.113.10');
+  assert.is(s['control'], 'off', 'no control channel in this daemon');
   assert.ok(s['warnings'].includes('DNS interception is configured but not in force'));
   // The API app here runs without the live resolver: its counters are missing, and the status says why.
   assert.is(s['dns'], null);

@@ -157,6 +157,28 @@ test("the router announces itself to Home Assistant under its own discovery node
   assert.not.ok(decide('gateway', 'subscribe', 'homeassistant/#').allowed, 'writing is not reading');
 });
 
+test('Home Assistant as a user with the README\'s grants: discovery, the routers\' state, and the home\'s devices', () => {
+  const ha: MqttCaller = { kind: 'user', name: 'homeassistant', prefix: checkUserPrefix('homeassistant') };
+  const grants: MqttGrant[] = [
+    { action: 'read', filter: checkGrantFilter('read', 'aerie/gw/+/#') },
+    { action: 'read', filter: checkGrantFilter('read', 'home/#') },
+    { action: 'write', filter: checkGrantFilter('write', 'home/#') },
+  ];
+  const may = (action: MqttAction, topic: string) => decideAccess(ha, grants, action, topic).allowed;
+  assert.ok(may('subscribe', 'homeassistant/#'), 'the discovery configs the routers publish');
+  assert.ok(may('publish', 'homeassistant/status'), 'its birth message');
+  assert.ok(may('subscribe', 'aerie/gw/+/state') && may('subscribe', 'aerie/gw/home/availability'));
+  assert.ok(may('subscribe', 'home/plug/#') && may('publish', 'home/plug/set'), 'the devices at home, both ways');
+  assert.not.ok(may('publish', 'aerie/gw/home/cmd/settings-changed'), 'never a router\'s command');
+  assert.not.ok(may('subscribe', '$SYS/#'));
+});
+
+test('the VM\'s administrator on the local socket reads everything and writes nothing', () => {
+  const local: MqttCaller = { kind: 'local', name: 'vm' };
+  for (const filter of ['#', '$SYS/#', 'aerie/gw/+/cmd/#', 'home/plug/#']) assert.ok(decideAccess(local, [], 'subscribe', filter).allowed, filter);
+  for (const topic of ['home/plug/set', 'aerie/gw/home/cmd/resync', 'x']) assert.not.ok(decideAccess(local, [], 'publish', topic).allowed, topic);
+});
+
 test('owners read everything including $SYS, but "#" alone does not reach $SYS (MQTT-4.7.2-1)', () => {
   assert.ok(decide('owner', 'subscribe', '#').allowed);
   assert.ok(decide('owner', 'subscribe', '+/+/#').allowed);

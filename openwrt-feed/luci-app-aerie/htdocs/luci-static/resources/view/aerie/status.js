@@ -14,6 +14,12 @@ var STATES = {
 	unpaired: _('Not paired')
 };
 
+var CONTROL = {
+	connected: _('Connected'),
+	connecting: _('Connecting'),
+	off: _('Off')
+};
+
 function ago(seconds) {
 	if (seconds == null)
 		return _('Never');
@@ -63,7 +69,8 @@ function renderRows(st) {
 			row(_('Kill switch'), switchText(st.kill_switch)),
 			row(_('DNS interception'), switchText(st.dns_intercept)),
 			row(_('Egress address'), st.egress || '-'),
-			row(_('DNS on the VM'), dnsText(st.dns))
+			row(_('DNS on the VM'), dnsText(st.dns)),
+			row(_('Control channel (MQTT)'), CONTROL[st.control] || st.control || '-')
 		);
 	}
 
