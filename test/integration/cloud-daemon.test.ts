@@ -137,13 +137,19 @@ test('a started daemon checks Host on the overlay API, refuses home prefixes on 
   assert.not.ok(existsSync(join(vm.dir, 'control.sock')));
 });
 
-test('the daemon serves MQTT on the overlay (TCP and WebSocket /mqtt): peers by address, devices by password, web pages refused', async () => {
+/** A daemon with API and MQTT on free ports of 127.77.0.1, and the router "home" (127.77.0.2) paired. */
+async function startPaired() {
   const { deps } = setup({ pairingPort: await freePort('::') });
   const port = await freePort('127.77.0.1');
   const mqttPort = await freePort('127.77.0.1');
   const daemon = await startDaemon({ ...deps, apiPort: port, mqttPort });
+  daemon.core.pairing.redeem(pairRequest(daemon.core.pairing.createCode().code));
+  return { daemon, port, mqttPort };
+}
+
+test('the daemon serves MQTT on the overlay (TCP and WebSocket /mqtt): peers by address, devices by password, web pages refused', async () => {
+  const { daemon, port, mqttPort } = await startPaired();
   try {
-    daemon.core.pairing.redeem(pairRequest(daemon.core.pairing.createCode().code)); // the router "home", 127.77.0.2
     daemon.core.devices.add({ name: 'phone', publicKey: generateKeyPair().publicKey }); // an owner, 127.77.0.3
     const { password } = await daemon.core.mqtt.users.add({ name: 'plug' });
 
@@ -200,12 +206,8 @@ test('the daemon serves MQTT on the overlay (TCP and WebSocket /mqtt): peers by 
 });
 
 test('routers hear of changes on the control channel: a DNS setting or a device, QoS 1, never retained', async () => {
-  const { deps } = setup({ pairingPort: await freePort('::') });
-  const port = await freePort('127.77.0.1');
-  const mqttPort = await freePort('127.77.0.1');
-  const daemon = await startDaemon({ ...deps, apiPort: port, mqttPort });
+  const { daemon, port, mqttPort } = await startPaired();
   try {
-    daemon.core.pairing.redeem(pairRequest(daemon.core.pairing.createCode().code)); // the router "home", 127.77.0.2
     const router = await connectFrom(mqttPort, GATEWAY, { clientId: 'aerie-gw-home', clean: false });
     const box = inbox(router);
     assert.equal(await subscribe(router, ['aerie/gw/home/cmd/#']), [1]);
