@@ -1,8 +1,10 @@
 // `make demo`: the lab with a real home, VM and phone, and what a user sees:
 // the website's view of the laptop with and without Aerie, the phone reaching
-// home, the kill switch. Leaves nothing behind.
+// home, the kill switch, a plug and the phone on the VM's MQTT broker. Leaves
+// nothing behind.
 import { ADDR, URLS, waitFor, withLab, type Lab } from './lib/lab.ts';
 import { setUpAerie, type Aerie } from './lib/aerie.ts';
+import { finished, messagesOf, mqttClient, mqttRun, passwordIn, seenBy, type MqttUser } from './lib/mqtt.ts';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const say = (s = '') => console.log(s);
@@ -68,7 +70,21 @@ async function demo(lab: Lab): Promise<void> {
   row('the VM is back; the laptop goes through it again', `after ${seconds(Date.now() - back)}, no restart`);
   say();
 
-  say(bold('6. aerie-cloud status on the VM'));
+  say(bold('6. MQTT for the home, through the tunnel'));
+  const plug: MqttUser = { name: 'plug', password: passwordIn((await aerie.cloudCli(['mqtt', 'add-user', 'plug'])).stdout) };
+  row('aerie-cloud mqtt add-user plug', 'password printed once, only its hash kept');
+  const phone = mqttClient(lab, 'phone', 'phone', ['sub:home/#', 'sub:aerie/gw/home/state', 'wait:2']);
+  await seenBy(phone, 'the phone to subscribe', (e) => e.filter((x) => x.event === 'suback').length === 2);
+  const sent = await mqttRun(lab, 'lan', 'plug', ['pubr:home/plug/power=on', 'sub:home/lamp/#'], plug);
+  row('the plug at home publishes home/plug/power = on', sent.some((e) => e.event === 'puback') ? 'acknowledged (QoS 1, retained)' : 'not acknowledged');
+  row('the plug asks for another device: home/lamp/#', sent.find((e) => e.event === 'suback')?.granted?.[0] === 128 ? 'refused (0x80), still connected' : 'granted');
+  await finished(phone);
+  row('the phone (by its tunnel address) receives', messagesOf(phone).find((m) => m.topic === 'home/plug/power')?.payload ?? 'nothing');
+  const state = JSON.parse(messagesOf(phone).find((m) => m.topic === 'aerie/gw/home/state')?.payload ?? '{}') as { tunnel?: string; killSwitch?: boolean };
+  row('the router\'s state on aerie/gw/home/state', `tunnel ${state.tunnel ?? '?'}, kill switch ${state.killSwitch ? 'on' : 'off'}`);
+  say();
+
+  say(bold('7. aerie-cloud status on the VM'));
   await waitFor('a handshake in status', async () => /s ago/.test((await aerie.cloudCli(['status'])).stdout), { timeoutMs: 10_000 });
   for (const line of (await aerie.cloudCli(['status'])).stdout.trimEnd().split('\n')) say(`   ${line}`);
   say();
