@@ -150,6 +150,8 @@ export function createControlChannel(deps: ControlChannelDeps): ControlChannel {
     reconnectPeriod: 0,
     // We subscribe on every connect ourselves.
     resubscribe: false,
+    // mqtt-packet's cache of all 65,536 encoded message ids costs ~8 MiB of RSS; a router sends a few messages a minute.
+    writeCache: false,
     will: { topic: topics.availability, payload: Buffer.from(NOT_AVAILABLE), qos: 1, retain: true },
   });
 
