@@ -15,6 +15,11 @@ NODE := $(CURDIR)/node_modules/.bin/node
 # dnsmasq, dig, dnsperf).
 DEB_PACKAGES := iproute2 nftables wireguard-tools wireguard-go curl iputils-ping procps openssl \
 	unbound dnsmasq-base bind9-dnsutils dnsperf
+# Only `make bench` needs these: the MQTT broker bench/mqtt.ts compares with.
+BENCH_DEB_PACKAGES := mosquitto
+# What deps-debian installs; `make bench` adds its own (the prerequisites inherit it).
+DEBS = $(DEB_PACKAGES)
+bench: DEBS = $(DEB_PACKAGES) $(BENCH_DEB_PACKAGES)
 
 .PHONY: all deps deps-node deps-debian build typecheck test test-unit demo bench ipk clean distclean
 
@@ -34,9 +39,9 @@ node_modules/.package-lock.json: package-lock.json
 # so a repeated run is quick and prints nothing.
 deps-debian:
 	@if [ "$$(id -u)" != 0 ]; then exit 0; fi; \
-	if ! command -v dpkg-query >/dev/null; then echo "deps: not a Debian system; install: $(DEB_PACKAGES)" >&2; exit 0; fi; \
+	if ! command -v dpkg-query >/dev/null; then echo "deps: not a Debian system; install: $(DEBS)" >&2; exit 0; fi; \
 	missing=""; \
-	for p in $(DEB_PACKAGES); do \
+	for p in $(DEBS); do \
 	  dpkg-query -W -f='$${db:Status-Status}' "$$p" 2>/dev/null | grep -qx installed || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -7,11 +7,11 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NODE24, REPO_ROOT } from '../../test/lab/lib/lab.ts';
 import { dnsperfArgv, parseSummary, percentiles, readVerboseOutput, type PerfResult, type PerfSettings } from './dns-perf.ts';
-import type { Place, Proc } from './dns-place.ts';
+import { waitForOutput, type Place, type Proc } from './dns-place.ts';
 import type { AskResult } from './dns-probe.ts';
 import { canonicalV6 } from './dns-wire.ts';
 import type { Workload } from './dns-workload.ts';
-import { memoryOf, type Memory } from './proc.ts';
+import { cpuTicks, memoryOf, type Memory } from './proc.ts';
 
 const PROBE = join(REPO_ROOT, 'bench/lib/dns-probe.ts');
 /** A server that has not answered from its list after this long is reported as failed. */
@@ -77,26 +77,6 @@ function machineBusyTicks(): number | null {
     return user + nice + system + irq + softirq + steal;
   } catch {
     return null;
-  }
-}
-
-/** utime + stime of a process in clock ticks (USER_HZ, 100 on Linux); null when it is gone. */
-function cpuTicks(pid: number): number | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return null;
-  }
-}
-
-async function waitForOutput(proc: Proc, text: string, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!proc.output().includes(text)) {
-    if (proc.exit) throw new Error(`${proc.argv[0]} exited: ${proc.output().trim().slice(-300)}`);
-    if (performance.now() > deadline) throw new Error(`${proc.argv[0]} did not print "${text}" within ${timeoutMs} ms`);
-    await sleep(10);
   }
 }
 

@@ -5,6 +5,8 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { isAbsolute, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createRunner, type RunOptions, type RunResult } from '../../shared/run.ts';
 import type { Host, Lab, LabProcess, ProcessExit } from '../../test/lab/lib/lab.ts';
 
@@ -21,8 +23,8 @@ export interface Proc {
 export interface Place {
   /** For the report: "the lab's vm namespace" or "loopback". */
   readonly label: string;
-  /** `logName` is a file name; the place decides the directory. */
-  spawn(argv: readonly string[], logName: string): Proc;
+  /** `logName` is a file name; the place decides the directory. `env` is added to this process's environment. */
+  spawn(argv: readonly string[], logName: string, env?: Record<string, string>): Proc;
   /** SIGTERM, a bounded wait, then SIGKILL. */
   stop(proc: Proc): Promise<void>;
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
@@ -32,8 +34,8 @@ export function labPlace(lab: Lab, host: Host): Place {
   const mine = new WeakMap<Proc, LabProcess>();
   return {
     label: `the lab's ${host} namespace (${lab.ns[host]})`,
-    spawn(argv, logName) {
-      const p = lab.spawn(host, argv, { logFile: logName });
+    spawn(argv, logName, env) {
+      const p = lab.spawn(host, argv, { logFile: logName, ...(env && { env }) });
       mine.set(p, p);
       return p;
     },
@@ -77,10 +79,10 @@ export function localPlace(logDir: string): Place & { stopAll(): Promise<void>; 
   };
   return {
     label: 'loopback (no lab)',
-    spawn(argv, logName) {
+    spawn(argv, logName, env) {
       const logFile = isAbsolute(logName) ? logName : join(logDir, logName);
       const fd = openSync(logFile, 'a');
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd] });
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], ...(env && { env: { ...process.env, ...env } }) });
       closeSync(fd);
       let resolveExit: (e: ProcessExit) => void = () => {};
       const exited = new Promise<ProcessExit>((r) => (resolveExit = r));
@@ -114,4 +116,14 @@ export function localPlace(logDir: string): Place & { stopAll(): Promise<void>; 
       }
     },
   };
+}
+
+/** Waits until the process printed `text`; throws when it exits first or after `timeoutMs`. */
+export async function waitForOutput(proc: Proc, text: string, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!proc.output().includes(text)) {
+    if (proc.exit) throw new Error(`${proc.argv[0]} exited: ${proc.output().trim().slice(-300)}`);
+    if (performance.now() > deadline) throw new Error(`${proc.argv[0]} did not print "${text}" within ${timeoutMs} ms`);
+    await sleep(10);
+  }
 }

@@ -39,3 +39,14 @@ export function commOf(pid: number): string | null {
     return null;
   }
 }
+
+/** utime + stime of a process in clock ticks (USER_HZ, 100 on Linux); null when it is gone. */
+export function cpuTicks(pid: number): number | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return null;
+  }
+}

@@ -1,6 +1,6 @@
 import type { AedesOptions, AedesPublishPacket, Client, PublishPacket } from 'aedes';
 import type { Mqtt } from '../core/mqtt.ts';
-import type { MqttCaller } from '../core/mqtt-access.ts';
+import type { AccessDecision, MqttCaller } from '../core/mqtt-access.ts';
 import { topicMatches } from '../core/mqtt-topics.ts';
 
 // aedes' authentication and authorization hooks on top of core.mqtt: who a
@@ -11,10 +11,16 @@ export interface Session {
   caller: MqttCaller;
   address: string;
   since: number;
-  /** Read decisions by topic, so a busy topic is not checked against the store on every delivery. */
-  reads: Map<string, { allowed: boolean; at: number }>;
+  /**
+   * Decisions by topic, so a busy topic is not checked against the store on
+   * every delivery or publish. Made on first use: an idle connection has none.
+   */
+  reads: DecisionCache | null;
+  writes: DecisionCache | null;
   deniedLogged: boolean;
 }
+
+type DecisionCache = Map<string, { decision: AccessDecision; at: number }>;
 
 export interface HookDeps {
   authenticate: Mqtt['authenticate'];
@@ -35,9 +41,9 @@ export interface HookCounters {
   refusedConnections: number;
 }
 
-/** How long a read decision is reused: a revoked grant stops deliveries within this time. */
-const READ_CACHE_MS = 2000;
-const READ_CACHE_ENTRIES = 256;
+/** How long a decision is reused: a revoked grant or a removed user stops deliveries and publishes within this time. */
+const DECISION_CACHE_MS = 2000;
+const DECISION_CACHE_ENTRIES = 256;
 
 /** The highest QoS among the client's subscriptions that match `topic`. */
 function grantedQos(client: Client, topic: string): number {
@@ -58,14 +64,16 @@ export function createHooks(deps: HookDeps) {
   const dropped = new WeakSet<object>();
   const counters: HookCounters = { deniedPublishes: 0, deniedSubscriptions: 0, refusedConnections: 0 };
 
-  const mayRead = (session: Session, topic: string): boolean => {
+  /** core.mqtt.access costs two store queries; a device publishing many messages a second would pay them on each. */
+  const decide = (session: Session, action: 'publish' | 'subscribe', topic: string): AccessDecision => {
     const t = deps.now();
-    const hit = session.reads.get(topic);
-    if (hit && t - hit.at < READ_CACHE_MS) return hit.allowed;
-    if (session.reads.size >= READ_CACHE_ENTRIES) session.reads.clear();
-    const allowed = deps.access(session.caller, 'subscribe', topic).allowed;
-    session.reads.set(topic, { allowed, at: t });
-    return allowed;
+    const cache = action === 'publish' ? (session.writes ??= new Map()) : (session.reads ??= new Map());
+    const hit = cache.get(topic);
+    if (hit && t - hit.at < DECISION_CACHE_MS) return hit.decision;
+    if (cache.size >= DECISION_CACHE_ENTRIES) cache.clear();
+    const decision = deps.access(session.caller, action, topic);
+    cache.set(topic, { decision, at: t });
+    return decision;
   };
 
   const hooks: Hooks = {
@@ -82,8 +90,12 @@ export function createHooks(deps: HookDeps) {
         deps.log(`mqtt: refused login from ${address} (CONNACK ${returnCode}): ${reason}`);
         callback(Object.assign(new Error(reason), { returnCode }), null);
       };
+      // mqtt-packet's parser keeps the CONNECT packet for the life of the connection
+      // (parser.js, settings): once checked, the password is wiped from it.
+      const wipe = () => void (password instanceof Uint8Array && password.fill(0));
       deps.authenticate({ address, username, password }).then(
         (result) => {
+          wipe();
           if (!result.ok) return refuse(result.returnCode, result.reason);
           const { caller } = result;
           // A will is published later in the client's name, maybe by a later run of the broker: check it now.
@@ -98,10 +110,13 @@ export function createHooks(deps: HookDeps) {
           if (held && callerLabel(held.caller) !== callerLabel(caller)) {
             return refuse(2, `client id ${JSON.stringify(client.id.slice(0, 64))} is in use by another login`);
           }
-          sessions.set(client, { caller, address, since: deps.now(), reads: new Map(), deniedLogged: false });
+          sessions.set(client, { caller, address, since: deps.now(), reads: null, writes: null, deniedLogged: false });
           callback(null, true);
         },
-        (err: unknown) => refuse(3, `the login check failed: ${err instanceof Error ? err.message : String(err)}`),
+        (err: unknown) => {
+          wipe();
+          refuse(3, `the login check failed: ${err instanceof Error ? err.message : String(err)}`);
+        },
       );
     },
 
@@ -111,7 +126,7 @@ export function createHooks(deps: HookDeps) {
       // A will left by an earlier run of the broker: its topic was checked when the client connected.
       if (!client) return callback(null);
       const session = sessions.get(client);
-      const decision = session ? deps.access(session.caller, 'publish', packet.topic) : { allowed: false, reason: 'not logged in' };
+      const decision = session ? decide(session, 'publish', packet.topic) : { allowed: false, reason: 'not logged in' };
       if (!decision.allowed) {
         counters.deniedPublishes++;
         dropped.add(packet);
@@ -138,7 +153,7 @@ export function createHooks(deps: HookDeps) {
     // Every delivery, live or queued while the client was away, is checked against the current rules.
     authorizeForward(client, packet) {
       const session = sessions.get(client);
-      if (!session || !mayRead(session, packet.topic)) return null;
+      if (!session || !decide(session, 'subscribe', packet.topic).allowed) return null;
       // MQTT-3.8.4-6: at most the granted QoS. aedes lowers it only for a filter equal to the topic
       // (lib/client.js deliverQoS); this packet is the client's own copy, so lowering it here is safe.
       if (packet.qos === 2 && grantedQos(client, packet.topic) === 1) packet.qos = 1;

@@ -82,10 +82,14 @@ test("a grant opens another device's topics, for reading or writing; revoking it
   assert.is(broker.stats().deniedPublishes, 1);
 
   vm.core.mqtt.grants.revoke({ name: 'plug', action: 'read', filter: 'home/sun/#' });
-  await sleep(2100); // read decisions are reused for up to 2 s
+  vm.core.mqtt.grants.revoke({ name: 'plug', action: 'write', filter: 'home/lamp/set' });
+  await sleep(2100); // read and publish decisions are reused for up to 2 s
   await phone.publishAsync('home/sun/elevation', '43', { qos: 1 });
+  await plug.publishAsync('home/lamp/set', 'off', { qos: 1 });
   await sleep(200);
   assert.is(plugBox.got.length, 1, 'no delivery after the revoke, although the subscription is still there');
+  assert.is(phoneBox.got.length, 1, 'no publish after the revoke');
+  assert.is(broker.stats().deniedPublishes, 2);
 });
 
 test('the VM publishes commands to a router; nobody else may, not even the owner', async () => {

@@ -32,6 +32,23 @@ test('tunnel peers log in by address alone; users by name and password; clients(
   assert.equal(broker.stats(), { clients: 4, deniedPublishes: 0, deniedSubscriptions: 0, refusedConnections: 0 });
 });
 
+test('once checked, the password is wiped from the CONNECT packet the parser keeps', async () => {
+  const vm = freshVm();
+  const { password } = await vm.core.mqtt.users.add({ name: 'plug' });
+  const seen: Uint8Array[] = [];
+  const real = vm.core.mqtt.authenticate;
+  (vm.core.mqtt as { authenticate: typeof real }).authenticate = (c) => {
+    if (c.password instanceof Uint8Array) seen.push(c.password);
+    return real(c);
+  };
+  const broker = await vm.start();
+  await connectFrom(portOf(broker), STRANGER, { clientId: 'plug-1', username: 'plug', password });
+  await refusal(connectFrom(portOf(broker), STRANGER, { clientId: 'plug-2', username: 'plug', password: 'wrong-password' }));
+  assert.is(seen.length, 2);
+  for (const p of seen) assert.ok(p.length > 0 && p.every((b) => b === 0), 'no password bytes left');
+  assert.is(broker.stats().clients, 1, 'the right one logged in before its bytes were wiped');
+});
+
 test('a wrong password gets CONNACK 4, no credentials from an unknown address 5; logged without the password', async () => {
   const vm = freshVm();
   const { password } = await vm.core.mqtt.users.add({ name: 'plug' });

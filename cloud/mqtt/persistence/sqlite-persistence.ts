@@ -436,6 +436,8 @@ export class SqlitePersistence {
    */
   async outgoingEnqueueCombi(subs: { clientId: string }[], packet: Packet): Promise<void> {
     if (!Array.isArray(subs)) throw new MqttStoreError('subscriptions must be an array');
+    // aedes asks for every QoS 1/2 publish, also with nobody offline to queue for (aedes.js enqueueOffline).
+    if (subs.length === 0) return;
     const queued = asQueuedPacket(packet, this.#broker);
     const encoded = encodePacket(queued, ['messageId']);
     const brokerId = orNull(queued['brokerId']);
