@@ -30,16 +30,17 @@ export function persistenceView(persistence: Persistence, mayStore: (client: Cli
         ? Promise.resolve(undefined)
         : persistence.outgoingClearMessageId(client, packet)) satisfies Persistence['outgoingClearMessageId'],
   };
-  const bound = new Map<PropertyKey, unknown>();
-  return new Proxy(persistence, {
-    get(target, key) {
-      if (Object.hasOwn(overrides, key)) return overrides[key as keyof Persistence];
-      const value: unknown = Reflect.get(target, key, target);
-      if (typeof value !== 'function') return value;
-      // Bound once: its methods use private fields, which need the real instance as `this`.
-      let fn = bound.get(key);
-      if (!fn) bound.set(key, (fn = value.bind(target)));
-      return fn;
-    },
-  });
+  // A plain object rather than a Proxy: aedes reaches the persistence several times per
+  // message, and a get trap on each costs more than the call. Methods are bound to the
+  // real instance (they use private fields); getters read through to it.
+  const proto = Object.getPrototypeOf(persistence) as object;
+  const view: Record<PropertyKey, unknown> = {};
+  for (const key of Object.getOwnPropertyNames(proto)) {
+    const desc = Object.getOwnPropertyDescriptor(proto, key)!;
+    if (key === 'constructor') continue;
+    if (typeof desc.value === 'function') view[key] = (desc.value as (...a: unknown[]) => unknown).bind(persistence);
+    else if (desc.get) Object.defineProperty(view, key, { get: () => desc.get!.call(persistence), enumerable: true });
+  }
+  Object.assign(view, overrides);
+  return view as unknown as Persistence;
 }
