@@ -162,7 +162,7 @@ function vmSettingsText(s: GatewayStatus): string {
   if (!settings || !s.vm?.syncedAt) return "not known yet (the daemon fetches them once the tunnel is up)";
   const blocking = settings.blocking ? `ad blocking on (blocked names answered ${settings.blockMode === 'nxdomain' ? 'NXDOMAIN' : 'with 0.0.0.0 and ::'})` : 'ad blocking off';
   const devices = s.vm.devices ? `; ${s.vm.devices.length} device${s.vm.devices.length === 1 ? '' : 's'}` : '';
-  return `${blocking}${devices}; as of ${new Date(s.vm.syncedAt).toISOString().replace(/\.\d+Z$/, 'Z')}`;
+  return `${blocking}${devices}; fetched at ${new Date(s.vm.syncedAt).toISOString().replace(/\.\d+Z$/, 'Z')}`;
 }
 
 export function formatStatus(s: GatewayStatus): string {

@@ -33,7 +33,6 @@ export function showPayload(payload: Uint8Array): string {
   } catch {
     return `base64:${Buffer.from(payload).toString('base64')}`;
   }
-  // eslint-disable-next-line no-control-regex
   return /[\x00-\x08\x0b-\x1f\x7f]/.test(text) ? `base64:${Buffer.from(payload).toString('base64')}` : text;
 }
 

@@ -1,5 +1,6 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { LoadedConfig } from '../config.ts';
+import { createSerialQueue } from '../../shared/serial-queue.ts';
 import { createControlChannel, type ControlChannel, type ControlChannelDeps } from './channel.ts';
 import { MQTT_PORT } from './mqtt-tcp.ts';
 
@@ -37,6 +38,8 @@ export function createControlLink(deps: ControlLinkDeps): ControlLink {
   const { load, port, ...channelDeps } = deps;
   let open: { channel: ControlChannel; key: string } | null = null;
   let closed = false;
+  // The timer and SIGHUP both check: one at a time, or two channels could open for one name.
+  const serial = createSerialQueue();
 
   async function replace(next: { channel: ControlChannel; key: string } | null): Promise<void> {
     const old = open;
@@ -45,24 +48,25 @@ export function createControlLink(deps: ControlLinkDeps): ControlLink {
   }
 
   return {
-    async check() {
-      if (closed) return;
-      const loaded = await load().catch(() => null);
-      const config = loaded?.config;
-      const url = config?.enabled ? brokerUrl(config, port) : null;
-      if (!config || !url) {
-        if (open) await replace(null);
-        return;
-      }
-      const key = `${config.name} ${url}`;
-      if (open?.key !== key) {
-        await replace(null);
+    check: () =>
+      serial(async () => {
         if (closed) return;
-        open = { key, channel: createControlChannel({ ...channelDeps, url, name: config.name, discovery: config.homeAssistant }) };
-      } else {
-        open.channel.setDiscovery(config.homeAssistant);
-      }
-    },
+        const loaded = await load().catch(() => null);
+        const config = loaded?.config;
+        const url = config?.enabled ? brokerUrl(config, port) : null;
+        if (!config || !url) {
+          if (open) await replace(null);
+          return;
+        }
+        const key = `${config.name} ${url}`;
+        if (open?.key !== key) {
+          await replace(null);
+          if (closed) return;
+          open = { key, channel: createControlChannel({ ...channelDeps, url, name: config.name, discovery: config.homeAssistant }) };
+        } else {
+          open.channel.setDiscovery(config.homeAssistant);
+        }
+      }),
     update: () => open?.channel.update(),
     state: () => (open ? (open.channel.connected() ? 'connected' : 'connecting') : 'off'),
     async close() {

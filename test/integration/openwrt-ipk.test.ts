@@ -329,7 +329,7 @@ test('init script: shell syntax, the procd instance, triggers and validation', a
   assert.is(lines[0], 'validate aerie aerie main');
   assert.equal(
     lines.filter((l) => l.startsWith('option ')),
-    ['option enabled:bool:1', 'option kill_switch:bool:1', 'option dns_intercept:bool:1', 'option lan_network:list(string):lan'],
+    ['option enabled:bool:1', 'option kill_switch:bool:1', 'option dns_intercept:bool:1', 'option home_assistant:bool:1', 'option lan_network:list(string):lan'],
   );
   const command = `set_param command /usr/bin/node ${DAEMON_NODE_FLAGS.join(' ')} /usr/lib/aerie/aerie-gateway.mjs run --config /etc/aerie/gateway.json`;
   for (const want of ['open_instance', command, 'set_param file /usr/lib/aerie/aerie-gateway.mjs', 'set_param respawn', 'set_param stdout 1', 'set_param stderr 1', 'close_instance']) {
@@ -367,7 +367,7 @@ function parseUci(text: string): { type: string; name: string; options: Record<s
 test('/etc/config/aerie: the defaults the init script validates against', async () => {
   const config = parseUci(await readFile(join(ROOT, 'openwrt-feed/aerie/files/aerie.config'), 'utf8'));
   assert.equal(config, [
-    { type: 'aerie', name: 'main', options: { enabled: '1', kill_switch: '1', dns_intercept: '1', lan_network: ['lan'] } },
+    { type: 'aerie', name: 'main', options: { enabled: '1', kill_switch: '1', dns_intercept: '1', home_assistant: '1', lan_network: ['lan'] } },
   ]);
   // Each option's default in uci_load_validate is what the shipped file says.
   const init = await readFile(join(ROOT, 'openwrt-feed/aerie/files/aerie.init'), 'utf8');

@@ -60,7 +60,7 @@ test('the VM-side settings as the daemon last copied them', async () => {
   };
   const s = await readStatus({ configPath: 'x', config, platform: platform(live), now: () => now, view });
   assert.equal(s.vm, view);
-  assert.match(formatStatus(s), /^vm settings: +ad blocking on \(blocked names answered NXDOMAIN\); 2 devices; as of 2026-11-27T12:00:05Z$/m);
+  assert.match(formatStatus(s), /^vm settings: +ad blocking on \(blocked names answered NXDOMAIN\); 2 devices; fetched at 2026-11-27T12:00:05Z$/m);
   const off = { ...view, settings: { ...view.settings, blocking: false } };
   assert.match(formatStatus(await readStatus({ configPath: 'x', config, platform: platform(live), now: () => now, view: off })), /^vm settings: +ad blocking off; 2 devices/m);
 });
