@@ -18,7 +18,7 @@ import { listenPrivateSocket, serveControl, type ControlServer } from './control
 import { homePrefixes, interfaceAddressesAt, overlayPrefixes, peerAllowedIps, vmAddresses, VM_INDEX } from './core/addressing.ts';
 import { createCore, type Core } from './core/core.ts';
 import { LOCAL_MQTT_ADDRESS } from './core/mqtt.ts';
-import { startDns, type DnsRuntime } from './dns/runtime.ts';
+import { DNS_PORT, startDns, type DnsRuntime } from './dns/runtime.ts';
 import { MQTT_PORT } from './api/mqtt.ts';
 import { createMqttBroker, type MqttBroker } from './mqtt/broker.ts';
 import { SqlitePersistence } from './mqtt/persistence/sqlite-persistence.ts';
@@ -27,7 +27,9 @@ import { attachMqttWebSocket } from './mqtt/websocket.ts';
 import { hostOriginGuard } from './api/request-guard.ts';
 import { collectGarbage } from './node-flags.ts';
 import type { Firewall } from './firewall/apply.ts';
-import { StateError, type CloudState } from './state-dir.ts';
+import type { FirewallDesired } from './firewall/desired.ts';
+import { renderFirewall } from './firewall/render.ts';
+import { DEFAULT_PAIRING_PORT, StateError, type CloudState } from './state-dir.ts';
 import type { Store } from './store/store.ts';
 import { readLocalPrefixes } from './system/local-prefixes.ts';
 import type { Hub, HubDesired } from './wg/hub.ts';
@@ -161,16 +163,29 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   let wan = '';
   let restored = false;
   // Renders the whole desired state from the store and makes the OS match it.
+  // The whole firewall, from the store: devices, LAN hosts, policies, publishes.
+  const firewallDesired = (): FirewallDesired => ({
+    wanInterface: wan,
+    tunnelInterface: state.interface,
+    overlay: overlayPrefixes(state.overlay),
+    vmAddresses: vmAddresses(state.overlay),
+    // Port 0 (tests: a free port each) names no port to open; the standard one stands in.
+    ports: {
+      wireguard: state.listenPort,
+      pairing: state.pairingPort || DEFAULT_PAIRING_PORT,
+      api: apiPort || API_PORT,
+      dns: deps.dnsPort || DNS_PORT,
+      mqtt: deps.mqttPort || MQTT_PORT,
+      ssh: core.firewall.settings.get().sshPort,
+    },
+    subjects: core.firewall.subjects(),
+    publishes: core.firewall.publishes.list(),
+  });
   const apply = async () => {
-    const devices = core.devices.list();
     applied = true; // from here on, a failure may leave a half-made hub or table behind
     await hub.set(hubDesired(state, core, !restored));
     restored = true;
-    await firewall.set({
-      wanInterface: wan,
-      tunnelInterface: state.interface,
-      natSources: [...overlayPrefixes(state.overlay), ...homePrefixes(devices)],
-    });
+    await firewall.set(firewallDesired());
   };
   const reconcile = () => serial(apply).catch((err) => log(`could not apply the desired state: ${(err as Error).message}`));
 
@@ -180,6 +195,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     await deps.ensureForwarding(wan);
     await serial(apply);
     core.events.on('devices-changed', () => void reconcile());
+    core.events.on('firewall-changed', () => void reconcile());
 
     // The hub is up, so the overlay addresses exist to listen on.
     dns = await startDns({
@@ -220,7 +236,12 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     await listenPrivateSocket(localMqtt, join(deps.stateDir, MQTT_SOCKET));
 
     // Only the VM's overlay addresses as Host: a web page that rebinds a DNS name to them is refused.
-    const api = createApi({ core, allowedHosts: vmAddresses(state.overlay), dns: dns.control, mqtt: mqttBroker }, identifyOverlay(core));
+    // `aerie-cloud firewall print|apply|stats`: what would be applied, a pass now (its error to the caller), the kernel's counters.
+    const firewallLive = { print: () => renderFirewall(firewallDesired()), stats: () => firewall.counters(), apply: () => serial(apply) };
+    const api = createApi(
+      { core, allowedHosts: vmAddresses(state.overlay), dns: dns.control, mqtt: mqttBroker, firewall: firewallLive },
+      identifyOverlay(core),
+    );
     const guard = hostOriginGuard(vmAddresses(state.overlay));
     const upgradeCheck = (req: IncomingMessage) => {
       const problem = guard(req.headers.host, req.headers.origin);
@@ -240,7 +261,10 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     }) as unknown as Server;
     servers.push(publicServer);
     await listen(publicServer, state.pairingPort, '::').catch(() => listen(publicServer, state.pairingPort, '0.0.0.0'));
-    control = await serveControl(createApi({ core, dns: dns.control, mqtt: mqttBroker }, identifyLocal), join(deps.stateDir, CONTROL_SOCKET));
+    control = await serveControl(
+      createApi({ core, dns: dns.control, mqtt: mqttBroker, firewall: firewallLive }, identifyLocal),
+      join(deps.stateDir, CONTROL_SOCKET),
+    );
   } catch (err) {
     await stop();
     throw err;

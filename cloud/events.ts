@@ -8,6 +8,8 @@ export interface CloudEvents {
   'settings-changed': { keys: string[] };
   /** A pairing code was created or used. */
   'pairing-codes-changed': { reason: 'created' | 'used' };
+  /** A firewall policy, LAN host, publish or setting changed: the ruleset must be rendered again. */
+  'firewall-changed': { reason: string };
 }
 
 export type CloudEventName = keyof CloudEvents;

@@ -8,6 +8,7 @@ import type { AddDeviceRequest } from '../shared/schemas.ts';
 import { createApi } from './api/api.ts';
 import { identifyLocal } from './api/identify.ts';
 import { DNS_USAGE, DnsUsageError, runDns } from './cli/dns.ts';
+import { FIREWALL_USAGE, runFirewall, runPublish } from './cli/firewall.ts';
 import { MQTT_USAGE, MqttUsageError, runMqtt } from './cli/mqtt.ts';
 import { mqttSub } from './cli/mqtt-sub.ts';
 import { deviceTable, qr, statusText } from './cli/output.ts';
@@ -37,6 +38,7 @@ Usage:
   aerie-cloud status [--json]
 ${DNS_USAGE}
 ${MQTT_USAGE}
+${FIREWALL_USAGE}
 
 Every command takes --state-dir DIR (default ${DEFAULT_STATE_DIR}).
 While the daemon runs, commands go through its control socket and take effect at once.`;
@@ -198,6 +200,37 @@ async function cmdMqtt(args: string[]) {
   await withClient(stateDir, ({ api }) => runMqtt({ api, json: values.json === true, out: (text) => console.log(text) }, sub, rest, flags));
 }
 
+async function cmdFirewall(args: string[]) {
+  const { values, positionals, stateDir } = parse(
+    args,
+    { json: { type: 'boolean' }, internet: { type: 'string' }, isolated: { type: 'string' }, 'lan-access': { type: 'string' } },
+    -1,
+  );
+  const [sub, ...rest] = positionals;
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const flags = {
+    ...(str('internet') !== undefined && { internet: str('internet')! }),
+    ...(str('isolated') !== undefined && { isolated: str('isolated')! }),
+    ...(str('lan-access') !== undefined && { lanAccess: str('lan-access')! }),
+  };
+  await withClient(stateDir, ({ api, daemon }) => runFirewall({ api, daemon, json: values.json === true, out: (text) => console.log(text) }, sub, rest, flags));
+}
+
+async function cmdPublish(cmd: 'publish' | 'unpublish' | 'publishes', args: string[]) {
+  const { values, positionals, stateDir } = parse(
+    args,
+    { json: { type: 'boolean' }, port: { type: 'string' }, to: { type: 'string' }, proto: { type: 'string' } },
+    -1,
+  );
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const flags = {
+    ...(str('port') !== undefined && { port: str('port')! }),
+    ...(str('to') !== undefined && { to: str('to')! }),
+    ...(str('proto') !== undefined && { proto: str('proto')! }),
+  };
+  await withClient(stateDir, ({ api, daemon }) => runPublish({ api, daemon, json: values.json === true, out: (text) => console.log(text) }, cmd, positionals, flags));
+}
+
 async function cmdPair(args: string[]) {
   const { values, stateDir } = parse(args, { ttl: { type: 'string' } });
   let ttlSeconds: number | undefined;
@@ -309,6 +342,12 @@ async function main(argv: string[]): Promise<void> {
       return cmdDns(rest);
     case 'mqtt':
       return cmdMqtt(rest);
+    case 'firewall':
+      return cmdFirewall(rest);
+    case 'publish':
+    case 'unpublish':
+    case 'publishes':
+      return cmdPublish(cmd, rest);
     case '--version':
       console.log(VERSION);
       return;

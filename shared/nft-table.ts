@@ -13,12 +13,17 @@ export interface NftTable {
  * delete succeed whether or not it exists, and the kernel swaps old rules for
  * new at commit, so there is never a moment without rules.
  */
-export function createNftTable(run: Runner, table: string): NftTable {
+export interface NftTableOptions {
+  /** List without counter values (`nft -s`): a table whose rules count would otherwise never list the same twice. */
+  stateless?: boolean;
+}
+
+export function createNftTable(run: Runner, table: string, opts: NftTableOptions = {}): NftTable {
   // What we applied and how nft listed it right after: when both still match, there is nothing to do.
   let applied: { text: string; listing: string } | null = null;
 
   async function list(): Promise<string | null> {
-    const argv = ['nft', 'list', 'table', ...table.split(' ')];
+    const argv = ['nft', ...(opts.stateless ? ['-s'] : []), 'list', 'table', ...table.split(' ')];
     const r = await run(argv, { allowFail: true });
     if (r.code === 0) return r.stdout;
     if (/No such file or directory|does not exist/i.test(r.stderr)) return null;

@@ -5,6 +5,7 @@ import { toDeviceInfo } from '../core/devices.ts';
 import type { DnsControl } from '../dns/control.ts';
 import { readJson } from './body.ts';
 import { mountDns } from './dns.ts';
+import { mountFirewall, type FirewallLive } from './firewall.ts';
 import { mountMqtt, MQTT_PORT, type MqttLive } from './mqtt.ts';
 import { errorResponse, HttpError, toHttpError } from './errors.ts';
 import { checkHostAndOrigin, requireJsonBody } from './request-guard.ts';
@@ -26,6 +27,8 @@ export interface ApiDeps {
   dns?: DnsControl;
   /** The running MQTT broker (absent: /v1/mqtt/clients answers 503). */
   mqtt?: MqttLive;
+  /** The daemon's firewall (absent: /v1/firewall/rules, stats and apply answer 503). */
+  firewall?: FirewallLive;
 }
 
 type Env = { Variables: { caller: Caller | null } };
@@ -108,6 +111,7 @@ export function createApi(deps: ApiDeps, identify: Identify): Hono<Env> {
     broker: { hosts: vmAddresses(core.config.overlay), port: MQTT_PORT },
     ...(deps.mqtt && { live: deps.mqtt }),
   });
+  mountFirewall(app, core.firewall, admin, { bodyLimit: deps.bodyLimit, ...(deps.firewall && { live: deps.firewall }) });
 
   return app;
 }

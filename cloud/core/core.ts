@@ -5,6 +5,7 @@ import type { Store } from '../store/store.ts';
 import { overlayPrefixes } from './addressing.ts';
 import type { CoreConfig } from './config.ts';
 import { createDevices, toDeviceInfo, type Devices, type PeerStats } from './devices.ts';
+import { createFirewallCore, type FirewallCore } from './firewall.ts';
 import { identifyAddress, type Identity } from './identity.ts';
 import { createMqtt, type Mqtt } from './mqtt.ts';
 import { createPairing, type Pairing } from './pairing.ts';
@@ -38,6 +39,8 @@ export interface Core {
   readonly pairLimiter: RateLimiter;
   /** MQTT users, grants and the topic rules the broker and the API share. */
   readonly mqtt: Mqtt;
+  /** The owner's firewall policy: LAN hosts, policies, publishes, the SSH port. */
+  readonly firewall: FirewallCore;
   /** Source address (normalized, see shared/cidr normalizeRemoteAddress) → caller, or null if unknown. */
   identify(address: string): Identity | null;
   status(): Promise<CloudStatus>;
@@ -55,6 +58,7 @@ export function createCore(deps: CoreDeps): Core {
     pairing: createPairing({ ...inner, ...(deps.localPrefixes && { localPrefixes: deps.localPrefixes }) }),
     pairLimiter: deps.pairLimiter ?? createRateLimiter({ now }),
     mqtt: createMqtt({ ...inner, limiter: deps.mqttLimiter ?? createRateLimiter({ now }) }),
+    firewall: createFirewallCore(inner),
     identify: (address) => identifyAddress(store.devices.list(), address),
     async status() {
       let stats: PeerStats[] = [];

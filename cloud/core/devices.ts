@@ -56,9 +56,12 @@ export function insertDevice(
   if (store.devices.get(d.name)) {
     throw new CoreError('conflict', `a device named "${d.name}" already exists; remove it first or pick another name`);
   }
-  // One name space for devices and MQTT users: a topic prefix or a grant names one of them.
+  // One name space for devices, MQTT users and LAN hosts: a topic prefix, a grant or a firewall policy names one of them.
   if (store.mqtt.user(d.name)) {
     throw new CoreError('conflict', `"${d.name}" is already an MQTT user's name; a device needs a name of its own`);
+  }
+  if (store.firewall.host(d.name)) {
+    throw new CoreError('conflict', `"${d.name}" is already a LAN host's name; a device needs a name of its own`);
   }
   if (d.publicKey === config.publicKey) {
     throw new CoreError('conflict', 'publicKey: this is the VM\'s own WireGuard key; every device needs its own');

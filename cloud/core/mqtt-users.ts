@@ -142,6 +142,9 @@ export function createMqttUsers(deps: MqttUsersDeps): MqttUsers {
     if (store.mqtt.user(name)) {
       throw new CoreError('conflict', `an MQTT user named "${name}" already exists; remove it first or pick another name`);
     }
+    if (store.firewall.host(name)) {
+      throw new CoreError('conflict', `"${name}" is already a LAN host's name; an MQTT user needs a name of its own`);
+    }
   };
 
   return {

@@ -1,19 +1,55 @@
 import { createNftTable } from '../../shared/nft-table.ts';
-import type { Runner } from '../../shared/run.ts';
+import { CommandError, type Runner } from '../../shared/run.ts';
 import { createSerialQueue } from '../../shared/serial-queue.ts';
-import { FIREWALL_FAMILY, FIREWALL_TABLE, renderFirewall, type FirewallDesired } from './render.ts';
+import { parseCounters } from './counters.ts';
+import type { FirewallCounters, FirewallDesired } from './desired.ts';
+import { FIREWALL_FAMILY, FIREWALL_TABLE, renderFirewall } from './render.ts';
 
 export interface Firewall {
   /** Makes `table inet aerie` match d (validated first; nothing applied on bad input); null deletes it. */
   set(d: FirewallDesired | null): Promise<void>;
+  /** The counters now in the kernel; all empty when the table does not exist. */
+  counters(): Promise<FirewallCounters>;
 }
+
+const MISSING = /No such file or directory|does not exist/i;
 
 /** The VM's firewall: the rendered table, applied whole in one `nft -f` transaction (see nft-table.ts). */
 export function createFirewall(run: Runner): Firewall {
-  const table = createNftTable(run, `${FIREWALL_FAMILY} ${FIREWALL_TABLE}`);
+  // Every rule counts, so only a listing without counter values can match what was applied.
+  const table = createNftTable(run, `${FIREWALL_FAMILY} ${FIREWALL_TABLE}`, { stateless: true });
   // One change at a time, in the order asked.
   const serial = createSerialQueue();
-  return {
-    set: (d) => serial(() => table.set(d === null ? null : renderFirewall(d))),
+  // The last rendering without counts, and what went to nft for it (with the counts of that moment).
+  let rendered: string | null = null;
+  let applied = '';
+
+  const firewall: Firewall = {
+    set: (d) =>
+      serial(async () => {
+        if (d === null) {
+          rendered = null;
+          return table.set(null);
+        }
+        const text = renderFirewall(d); // validates: nothing runs on bad input
+        if (text !== rendered) {
+          // A new table starts its counters from zero; per-subject totals should not.
+          const counts = await firewall.counters().then((c) => c.subjects, () => ({}));
+          applied = renderFirewall(d, counts);
+          rendered = text;
+        }
+        // Same string as last time when nothing changed, so the table only compares.
+        await table.set(applied);
+      }),
+    async counters() {
+      const argv = ['nft', '-j', 'list', 'table', FIREWALL_FAMILY, FIREWALL_TABLE];
+      const r = await run(argv, { allowFail: true });
+      if (r.code !== 0) {
+        if (MISSING.test(r.stderr)) return { rules: [], subjects: {} };
+        throw new CommandError(argv, r.code, r.stderr);
+      }
+      return parseCounters(r.stdout);
+    },
   };
+  return firewall;
 }

@@ -1,113 +1,91 @@
-import { ValidationError } from '../../shared/errors.ts';
-import { formatPrefix, parsePrefix, prefixesOverlap, type Prefix } from '../../shared/cidr.ts';
-import { checkInterfaceName } from '../../shared/interface-name.ts';
+import { checkFirewallDesired, type CheckedFirewall, type Lists } from './check.ts';
+import type { FirewallCounters, FirewallDesired } from './desired.ts';
+import { fromTunnelRules, forwardRules, refusedRules } from './render-forward.ts';
+import { inputRules } from './render-input.ts';
+import { masqueradeRules, prerouteRules, publishRules } from './render-nat.ts';
+import { FAMILIES } from './render-rule.ts';
 
-/** What the VM's firewall should do; the whole table is derived from it. */
-export interface FirewallDesired {
-  /** The interface towards the internet; NAT leaves by it. */
-  wanInterface: string;
-  /** The WireGuard hub interface. */
-  tunnelInterface: string;
-  /** Overlay and home prefixes (IPv4 and IPv6): NATed out of the WAN, reachable only through the tunnel. */
-  natSources: string[];
-}
+export type { FirewallDesired } from './desired.ts';
 
 /** Our one table; nothing else in the ruleset is ours. */
 export const FIREWALL_FAMILY = 'inet';
 export const FIREWALL_TABLE = 'aerie';
 
-export interface CheckedFirewall {
-  wan: string;
-  tunnel: string;
-  v4: string[];
-  v6: string[];
-}
+/** Named counters per subject; parseCounters reads them back by these prefixes. */
+export const SENT_PREFIX = 'sent-';
+export const DROPPED_PREFIX = 'dropped-';
 
-/** Validates the input and reduces natSources to a sorted list without duplicates or nested prefixes. */
-export function checkFirewallDesired(d: FirewallDesired): CheckedFirewall {
-  if (typeof d !== 'object' || d === null) throw new ValidationError('firewall', 'expected an object');
-  const wan = checkInterfaceName(d.wanInterface, 'wanInterface');
-  const tunnel = checkInterfaceName(d.tunnelInterface, 'tunnelInterface');
-  if (wan === tunnel) throw new ValidationError('tunnelInterface', `must differ from wanInterface (both are ${JSON.stringify(wan)})`);
-  if (!Array.isArray(d.natSources)) throw new ValidationError('natSources', 'expected an array of IP prefixes');
-  const parsed = d.natSources.map((text, i) => parsePrefix(text, `natSources[${i}]`));
-  // nft refuses overlapping intervals in one set; a prefix inside another adds nothing.
-  const kept = parsed.filter(
-    (p, i) =>
-      !parsed.some(
-        (q, j) => j !== i && prefixesOverlap(p, q) && (q.length < p.length || (q.length === p.length && j < i)),
-      ),
+const block = (head: string, lines: string[]) => [`\t${head} {`, ...lines.map((l) => `\t\t${l}`), '\t}'].join('\n');
+const elements = (items: string[]) => (items.length > 0 ? [`elements = { ${items.join(', ')} }`] : []);
+
+/** One interval set per family for each address list; empty sets are declared too, so rules never change shape. */
+function sets(c: CheckedFirewall): string[] {
+  const all: [string, Lists, string][] = [
+    ['overlay', c.overlay, 'overlay prefixes: the peers'],
+    ['homes', c.homes, "gateways' home prefixes"],
+    ['inside', c.inside, 'overlay and home prefixes: sources that live behind the tunnel'],
+    ['vm', c.vm, "the VM's own tunnel addresses"],
+    ['owners', c.groups.owners, "owner peers' addresses"],
+    ['lan_members', c.groups.lanMembers, "addresses of members with LAN access"],
+    ['blocked', c.groups.blocked, 'subjects whose internet is blocked'],
+    ['isolated', c.groups.isolated, 'isolated subjects: DNS and MQTT on the VM only'],
+  ];
+  return all.flatMap(([name, lists, why]) =>
+    FAMILIES.map((f) =>
+      block(`set ${name}${f.n}`, [`type ${f.ip === 'ip' ? 'ipv4_addr' : 'ipv6_addr'}`, 'flags interval', `comment "${why}"`, ...elements(f.pick(lists))]),
+    ),
   );
-  kept.sort(comparePrefixes);
-  return {
-    wan,
-    tunnel,
-    v4: kept.filter((p) => p.family === 4).map(formatPrefix),
-    v6: kept.filter((p) => p.family === 6).map(formatPrefix),
-  };
 }
 
-function comparePrefixes(a: Prefix, b: Prefix): number {
-  if (a.family !== b.family) return a.family - b.family;
-  if (a.network !== b.network) return a.network < b.network ? -1 : 1;
-  return a.length - b.length;
-}
+/** Values to start the per-subject counters from (so a new ruleset does not zero them). */
+export type SubjectCounts = FirewallCounters['subjects'];
 
-const quote = (name: string) => `"${name}"`;
-const set = (items: string[]) => `{ ${items.join(', ')} }`;
+const start = (packets = 0, bytes = 0) =>
+  packets > 0 || bytes > 0 ? [`packets ${Math.floor(packets) || 0} bytes ${Math.floor(bytes) || 0}`] : [];
+
+/** Per subject, a named counter for what it sends and one for what is refused, found by source address. */
+function counters(c: CheckedFirewall, from: SubjectCounts): string[] {
+  const objects = c.subjects.flatMap((s) => {
+    const was = from[s.name];
+    return [
+      block(`counter ${SENT_PREFIX}${s.name}`, [`comment "what ${s.name} sends through the VM"`, ...start(was?.outPackets, was?.outBytes)]),
+      block(`counter ${DROPPED_PREFIX}${s.name}`, [`comment "what the firewall refused from ${s.name}"`, ...start(was?.droppedPackets, was?.droppedBytes)]),
+    ];
+  });
+  const maps = [SENT_PREFIX, DROPPED_PREFIX].flatMap((prefix) =>
+    FAMILIES.map((f) => {
+      const items = c.subjects.flatMap((s) => f.pick(s.addresses).map((a) => `${a} : "${prefix}${s.name}"`));
+      const type = `type ${f.ip === 'ip' ? 'ipv4_addr' : 'ipv6_addr'} : counter`;
+      return block(`map ${prefix.slice(0, -1)}${f.n}`, [type, 'flags interval', ...elements(items)]);
+    }),
+  );
+  return [...objects, ...maps];
+}
 
 /**
- * The whole `table inet aerie` as nft text, every rule commented. Base chains
- * use policy accept: other tables on the VM keep deciding about traffic
- * that is not ours.
+ * The whole `table inet aerie` as nft text, every rule with a counter and a
+ * comment saying why. Same input, same text: lists are sorted in the check.
+ * `counts` (apply only) carries each subject's counters over into the new table.
  */
-export function renderFirewall(d: FirewallDesired): string {
-  const { wan, tunnel, v4, v6 } = checkFirewallDesired(d);
-  const perFamily = (emit: (match: 'ip' | 'ip6', items: string[], label: string) => string): string[] => [
-    ...(v4.length ? [emit('ip', v4, 'IPv4')] : []),
-    ...(v6.length ? [emit('ip6', v6, 'IPv6')] : []),
+export function renderFirewall(d: FirewallDesired, counts: SubjectCounts = {}): string {
+  const c = checkFirewallDesired(d);
+  const chains: [string, string | null, string[]][] = [
+    ['prerouting', 'type filter hook prerouting priority raw; policy accept;', prerouteRules(c)],
+    ['publish', 'type nat hook prerouting priority dstnat; policy accept;', publishRules(c)],
+    ['input', 'type filter hook input priority filter; policy drop;', inputRules(c)],
+    ['forward', 'type filter hook forward priority filter; policy accept;', forwardRules(c)],
+    ['from-tunnel', null, fromTunnelRules(c)],
+    ['refused', null, refusedRules()],
+    ['postrouting', 'type nat hook postrouting priority srcnat; policy accept;', masqueradeRules(c)],
   ];
-
-  const prerouting = perFamily(
-    (m, items, label) =>
-      `iifname != ${set([quote(tunnel), quote('lo')])} ${m} saddr ${set(items)} drop comment "overlay and home ${label} sources are genuine only from the tunnel: the API trusts them"`,
-  );
-  // The API (and later DNS and MQTT) listen on the VM's tunnel addresses; the
-  // kernel would otherwise accept packets for them on any interface.
-  const input = perFamily(
-    (m, items, label) =>
-      `iifname != ${set([quote(tunnel), quote('lo')])} ${m} daddr ${set(items)} drop comment "the VM's ${label} tunnel services answer only through the tunnel"`,
-  );
-  const forward = [
-    // Clamping on the way into the tunnel: rt mtu is then the tunnel's MTU.
-    `oifname ${quote(tunnel)} tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu comment "clamp TCP MSS to the tunnel path MTU"`,
-    `iifname ${quote(tunnel)} accept comment "peers may go out and reach each other"`,
-    `oifname ${quote(tunnel)} ct state established,related accept comment "replies back into the tunnel"`,
-    `oifname ${quote(tunnel)} drop comment "no new connections from outside into the tunnel"`,
-    ...perFamily(
-      (m, items, label) =>
-        `${m} daddr ${set(items)} drop comment "overlay and home ${label} are reached only through the tunnel"`,
-    ),
-  ];
-  const postrouting = perFamily(
-    (m, items, label) =>
-      `oifname ${quote(wan)} ${m} saddr ${set(items)} masquerade comment "${m === 'ip6' ? 'NAT66' : 'NAT'} of overlay and home ${label} to the VM's address"`,
-  );
-
-  // A base chain without rules would still be called for every packet: leave it out.
-  const chains = [
-    ['prerouting', 'type filter hook prerouting priority raw; policy accept;', prerouting],
-    ['input', 'type filter hook input priority filter; policy accept;', input],
-    ['forward', 'type filter hook forward priority filter; policy accept;', forward],
-    ['postrouting', 'type nat hook postrouting priority srcnat; policy accept;', postrouting],
-  ] as const;
   const body = chains
+    // A base chain without rules would still be called for every packet: leave it out.
     .filter(([, , rules]) => rules.length > 0)
-    .map(([name, head, rules]) => [`\tchain ${name} {`, `\t\t${head}`, ...rules.map((r) => `\t\t${r}`), '\t}'].join('\n'));
+    .map(([name, head, rules]) => block(`chain ${name}`, head ? [head, ...rules] : rules));
   return [
     '# Written whole by aerie-cloud on every change; edits here are overwritten.',
     `table ${FIREWALL_FAMILY} ${FIREWALL_TABLE} {`,
-    body.join('\n\n'),
+    [...sets(c), ...counters(c, counts), ...body].join('\n\n'),
     '}',
     '',
   ].join('\n');

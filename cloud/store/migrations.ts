@@ -82,4 +82,34 @@ export const migrations: readonly string[] = [
     UNIQUE (subject, subject_kind, action, filter)
   ) STRICT;
   `,
+  // 4: firewall: LAN hosts behind a gateway, per-subject policies, published home services.
+  `
+  CREATE TABLE firewall_hosts (
+    name       TEXT PRIMARY KEY,
+    -- canonical address ("192.0.2.140") or prefix ("192.0.2.144/28") inside a gateway's home prefix
+    address    TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  -- only subjects whose policy was set have a row; the others have the defaults
+  CREATE TABLE firewall_policies (
+    subject      TEXT NOT NULL,
+    subject_kind TEXT NOT NULL CHECK (subject_kind IN ('device', 'host')),
+    internet     TEXT NOT NULL CHECK (internet IN ('allow', 'block')),
+    isolated     INTEGER NOT NULL CHECK (isolated IN (0, 1)),
+    lan_access   INTEGER NOT NULL CHECK (lan_access IN (0, 1)),
+    PRIMARY KEY (subject, subject_kind)
+  ) STRICT;
+
+  -- DNAT from the VM's public address on proto/port to a home address
+  CREATE TABLE firewall_publishes (
+    name       TEXT PRIMARY KEY,
+    proto      TEXT NOT NULL CHECK (proto IN ('tcp', 'udp')),
+    port       INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+    to_address TEXT NOT NULL,
+    to_port    INTEGER NOT NULL CHECK (to_port BETWEEN 1 AND 65535),
+    created_at INTEGER NOT NULL,
+    UNIQUE (proto, port)
+  ) STRICT;
+  `,
 ];

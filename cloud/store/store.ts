@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { createDeviceTable, type DeviceTable } from './devices.ts';
 import { createDnsTable, type DnsTable } from './dns.ts';
+import { createFirewallTable, type FirewallTable } from './firewall.ts';
 import { migrate, userVersion } from '../sqlite-migrate.ts';
 import { migrations } from './migrations.ts';
 import { createMqttTable, type MqttTable } from './mqtt.ts';
@@ -17,6 +18,7 @@ export interface Store {
   readonly pairingCodes: PairingCodeTable;
   readonly dns: DnsTable;
   readonly mqtt: MqttTable;
+  readonly firewall: FirewallTable;
   /**
    * Runs `fn` in one write transaction (BEGIN IMMEDIATE, so a second process
    * waits instead of failing half-way); rolls back if it throws. Nested calls
@@ -74,6 +76,7 @@ export function openDatabase(path: string): Store {
     pairingCodes: createPairingCodeTable(db),
     dns: createDnsTable(db),
     mqtt: createMqttTable(db),
+    firewall: createFirewallTable(db),
     transaction,
     get version() {
       return userVersion(db);

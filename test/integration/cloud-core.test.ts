@@ -251,4 +251,17 @@ test('two connections to one database (CLI and daemon) cannot both use a code', 
   assert.is(core.devices.get('home')?.role, 'gateway', 'the other connection\'s device is visible');
 });
 
+test('devices, MQTT users and LAN hosts share one name space', async () => {
+  const { core } = setup();
+  core.pairing.redeem(pairRequest(core.pairing.createCode().code)); // gateway "home", 192.0.2.128/25
+  core.firewall.hosts.add({ name: 'camera', address: '192.0.2.140' });
+  assert.throws(() => core.devices.add({ name: 'camera', publicKey: generateKeyPair().publicKey }), coreError('conflict', /already a LAN host's name/));
+  await core.mqtt.users.add({ name: 'camera' }).then(
+    () => assert.unreachable('an MQTT user took a LAN host\'s name'),
+    (e: unknown) => assert.ok(coreError('conflict', /already a LAN host's name/)(e), String(e)),
+  );
+  assert.equal(core.devices.list().map((d) => d.name), ['home']);
+  assert.equal(core.mqtt.users.list(), []);
+});
+
 test.run();

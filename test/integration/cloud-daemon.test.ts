@@ -10,7 +10,7 @@ import { parsePrefix } from '../../shared/cidr.ts';
 import { createRecordingRunner } from '../../shared/run.ts';
 import { CoreError } from '../../cloud/core/errors.ts';
 import { startDaemon, type DaemonDeps } from '../../cloud/daemon.ts';
-import type { FirewallDesired } from '../../cloud/firewall/render.ts';
+import type { FirewallDesired } from '../../cloud/firewall/desired.ts';
 import type { HubDesired } from '../../cloud/wg/hub.ts';
 import mqtt from 'mqtt';
 import { generateKeyPair } from '../../shared/keys.ts';
@@ -48,7 +48,10 @@ function setup(over: { wanInterface?: string | null; pairingPort?: number } = {}
       set: async (d: HubDesired | null) => void calls.push(d ? `hub ${d.interface}` : 'hub removed'),
       show: async () => [],
     },
-    firewall: { set: async (d: FirewallDesired | null) => void calls.push(d ? `firewall out of ${d.wanInterface}` : 'firewall removed') },
+    firewall: {
+      set: async (d: FirewallDesired | null) => void calls.push(d ? `firewall out of ${d.wanInterface}` : 'firewall removed'),
+      counters: async () => ({ rules: [], subjects: {} }),
+    },
     ensureForwarding: async () => void calls.push('forwarding'),
     log: () => {},
     reconcileEveryMs: 60_000,

@@ -13,7 +13,7 @@ import { generateKeyPair } from '../../shared/keys.ts';
 import { createHub, type HubDesired } from '../../cloud/wg/hub.ts';
 import { createFirewall } from '../../cloud/firewall/apply.ts';
 import { wgSyncConf } from '../../shared/wg-syncconf.ts';
-import type { FirewallDesired } from '../../cloud/firewall/render.ts';
+import type { FirewallDesired } from '../../cloud/firewall/desired.ts';
 import { requireRoot, setupOnce } from './setup.ts';
 
 const pid = process.pid;
@@ -61,7 +61,19 @@ function hubDesired(over: Partial<HubDesired> = {}): HubDesired {
 const fwDesired: FirewallDesired = {
   wanInterface: 'wan0',
   tunnelInterface: IF.hub,
-  natSources: ['203.0.113.128/25', '2001:db8:a0::/64', '192.0.2.128/25', '2001:db8:1a::/64'],
+  overlay: ['203.0.113.128/25', '2001:db8:a0::/64'],
+  vmAddresses: ['203.0.113.129', '2001:db8:a0::1'],
+  ports: { wireguard: 51820, pairing: 8443, api: 80, dns: 53, mqtt: 1883, ssh: 22 },
+  subjects: [
+    {
+      name: 'home',
+      kind: 'gateway',
+      addresses: ['203.0.113.130', '2001:db8:a0::2'],
+      homePrefixes: ['192.0.2.128/25', '2001:db8:1a::/64'],
+      policy: { internet: 'allow', isolated: false, lanAccess: false },
+    },
+  ],
+  publishes: [],
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -311,13 +323,13 @@ test('firewall: set() installs the commented table; repeating it only reads; bad
 
   traced = [];
   await firewall.set(fwDesired);
-  assert.equal(traced, [['nft', 'list', 'table', 'inet', 'aerie']]);
+  assert.equal(traced, [['nft', '-s', 'list', 'table', 'inet', 'aerie']]);
   assert.is(await tableJson(), before);
 
   for (const [bad, field] of [
     [{ ...fwDesired, wanInterface: 'wan0-with-a-long-name' }, 'wanInterface'],
     [{ ...fwDesired, tunnelInterface: 'aerie"0' }, 'tunnelInterface'],
-    [{ ...fwDesired, natSources: ['203.0.113.128/25', 'fd00::1/8'] }, 'natSources[1]'],
+    [{ ...fwDesired, overlay: ['203.0.113.128/25', 'fd00::1/8'] }, 'overlay[1]'],
   ] as const) {
     traced = [];
     const err = await firewall.set(bad as FirewallDesired).then(() => null, (e: unknown) => e);
@@ -329,10 +341,10 @@ test('firewall: set() installs the commented table; repeating it only reads; bad
 
   // A change is applied, and going back gives the same rules.
   const text = await tableText();
-  await firewall.set({ ...fwDesired, natSources: ['203.0.113.128/25'] });
+  await firewall.set({ ...fwDesired, publishes: [{ name: 'web', proto: 'tcp', port: 8080, toAddress: '192.0.2.129', toPort: 80 }] });
   const changed = await tableText();
-  assert.ok(changed.includes('203.0.113.128/25'));
-  assert.not.ok(changed.includes('2001:db8:a0::'));
+  assert.ok(changed.includes('192.0.2.129'));
+  assert.ok(changed.includes('8080'));
   await firewall.set(fwDesired);
   assert.is(await tableText(), text);
 });
@@ -364,7 +376,7 @@ test('firewall: set(null) removes the table and repeating it runs only a read', 
   assert.not.ok(await tableExists());
   traced = [];
   await firewall.set(null);
-  assert.equal(traced, [['nft', 'list', 'table', 'inet', 'aerie']]);
+  assert.equal(traced, [['nft', '-s', 'list', 'table', 'inet', 'aerie']]);
 });
 
 test('hub: set(null) removes interface and routes and ends wireguard-go', async () => {

@@ -9,6 +9,8 @@ export interface FetchOptions {
   body?: string;
   /** Accept any TLS certificate (the VM's pairing listener is self-signed). */
   insecure?: boolean;
+  /** Send from this local address (curl --interface). */
+  from?: string;
 }
 
 export interface FetchResult {
@@ -34,6 +36,7 @@ export function curlArgv(url: string, opts: FetchOptions = {}): string[] {
   for (const [k, v] of Object.entries(opts.headers ?? {})) argv.push('--header', `${k}: ${v}`);
   if (opts.body !== undefined) argv.push('--data-binary', '@-');
   if (opts.insecure) argv.push('--insecure');
+  if (opts.from) argv.push('--interface', opts.from);
   argv.push('--', url);
   return argv;
 }

@@ -16,8 +16,10 @@ export async function probePort(
   address: string,
   port: number,
   timeoutMs = 2000,
+  /** The local address to send from (one of the host's). */
+  source?: string,
 ): Promise<ProbeResult> {
   const script = `${REPO_ROOT}/test/lab/servers/port-probe.ts`;
-  const r = await lab.run(host, [NODE24, script, proto, address, String(port), String(timeoutMs)], { timeoutMs: timeoutMs + 10_000 });
+  const r = await lab.run(host, [NODE24, script, proto, address, String(port), String(timeoutMs), ...(source ? [source] : [])], { timeoutMs: timeoutMs + 10_000 });
   return JSON.parse(r.stdout) as ProbeResult;
 }

@@ -7,11 +7,11 @@
 // timeout), "timeout", or "error". For UDP one datagram is sent on a
 // connected socket, so an ICMP error comes back as ECONNREFUSED.
 //
-//   port-probe tcp|udp HOST PORT [TIMEOUT_MS]
+//   port-probe tcp|udp HOST PORT [TIMEOUT_MS [SOURCE-ADDRESS]]
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 
-const [proto, host, portText, timeoutText] = process.argv.slice(2);
+const [proto, host, portText, timeoutText, source] = process.argv.slice(2);
 const port = Number(portText);
 const timeoutMs = Number(timeoutText ?? 3000);
 if ((proto !== 'tcp' && proto !== 'udp') || !host || !Number.isInteger(port)) {
@@ -43,7 +43,7 @@ setTimeout(() => finish(connected ? 'connected' : 'timeout'), timeoutMs);
 
 if (proto === 'tcp') {
   let data = '';
-  const socket = connect({ host, port });
+  const socket = connect({ host, port, ...(source && { localAddress: source }) });
   socket.setEncoding('utf8');
   socket.on('connect', () => (connected = true));
   socket.on('data', (d: string) => (data += d));
@@ -54,5 +54,7 @@ if (proto === 'tcp') {
   socket.on('message', (msg) => finish('answer', msg.toString('utf8')));
   socket.on('error', fromError);
   // Without a callback a failed send is not reported at all.
-  socket.connect(port, host, () => socket.send('probe\n', (e) => e && fromError(e)));
+  const go = () => socket.connect(port, host, () => socket.send('probe\n', (e) => e && fromError(e)));
+  if (source) socket.bind(0, source, go);
+  else go();
 }
