@@ -7,6 +7,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { createServer as createNetServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { formatAddress, nthAddress } from '../shared/cidr.ts';
 import type { Runner } from '../shared/run.ts';
 import { createSerialQueue } from '../shared/serial-queue.ts';
@@ -18,7 +19,11 @@ import { listenPrivateSocket, serveControl, type ControlServer } from './control
 import { homePrefixes, interfaceAddressesAt, overlayPrefixes, peerAllowedIps, vmAddresses, VM_INDEX } from './core/addressing.ts';
 import { createCore, type Core } from './core/core.ts';
 import { LOCAL_MQTT_ADDRESS } from './core/mqtt.ts';
+import { answerAddresses } from './dns/answer-addresses.ts';
 import { DNS_PORT, startDns, type DnsRuntime } from './dns/runtime.ts';
+import { createEgressAddresses } from './egress/addresses.ts';
+import type { WanView } from './egress/pool.ts';
+import { readWanView } from './egress/wan.ts';
 import { MQTT_PORT } from './api/mqtt.ts';
 import { createMqttBroker, type MqttBroker } from './mqtt/broker.ts';
 import { SqlitePersistence } from './mqtt/persistence/sqlite-persistence.ts';
@@ -27,7 +32,7 @@ import { attachMqttWebSocket } from './mqtt/websocket.ts';
 import { hostOriginGuard } from './api/request-guard.ts';
 import { collectGarbage } from './node-flags.ts';
 import type { Firewall } from './firewall/apply.ts';
-import type { FirewallDesired } from './firewall/desired.ts';
+import type { FirewallDesired, FirewallEgress } from './firewall/desired.ts';
 import { renderFirewall } from './firewall/render.ts';
 import { DEFAULT_PAIRING_PORT, StateError, type CloudState } from './state-dir.ts';
 import type { Store } from './store/store.ts';
@@ -41,6 +46,10 @@ const TUNNEL_MTU = 1420;
 const GATEWAY_KEEPALIVE = 25;
 const RECONCILE_EVERY_MS = 10_000;
 const MQTT_DATABASE_FILE = 'mqtt.db';
+/** Which IPv6 pool addresses the daemon put on the WAN interface (so a restart can take them away). */
+const EGRESS_ADDRESSES_FILE = 'egress-addresses.json';
+
+const withEgress = (egress: FirewallEgress | undefined) => (egress ? { egress } : {});
 
 export interface DaemonDeps {
   stateDir: string;
@@ -134,8 +143,49 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   let localPrefixes: string[] = [];
   const refreshLocalPrefixes = async () => {
     localPrefixes = await readLocalPrefixes(run, [state.interface]);
+    if (wan) wanView = await readWanView(run, wan);
   };
-  const core = createCore({ store, config: state, peerStats: () => hub.show(), localPrefixes: () => localPrefixes });
+  // The WAN's addresses and prefixes: what the egress pool may use.
+  let wanView: WanView = { addresses: [], prefixes: [] };
+  const core = createCore({
+    store,
+    config: state,
+    peerStats: () => hub.show(),
+    localPrefixes: () => localPrefixes,
+    egressWan: () => wanView,
+  });
+  // Temporary addresses of the IPv6 pool live on the WAN interface while connections may use them.
+  const egressAddresses = createEgressAddresses(run, { stateFile: join(deps.stateDir, EGRESS_ADDRESSES_FILE) });
+  let egressV6: string[] = [];
+  // Addresses the resolver gave for names on the egress exception list, until they expire (Unix ms).
+  const resolvedExceptions = new Map<string, number>();
+  /**
+   * An answer for a name on the egress exception list: its addresses join the
+   * exception set at once (so the first connection already keeps the stable
+   * address), and the next render carries them until they expire. Clients keep
+   * an address a while past its TTL: ten minutes more, a quarter of an hour at least.
+   */
+  const exceptResolved = (name: string, answer: Uint8Array): Promise<void> | undefined => {
+    if (!core.egress.firewall()) return undefined;
+    const lower = name.toLowerCase();
+    if (!core.egress.exceptDomains().some((d) => lower === d || lower.endsWith(`.${d}`))) return undefined;
+    const { addresses, ttl } = answerAddresses(answer);
+    const seconds = Math.max(ttl + 600, 900);
+    const fresh = addresses.filter((a) => !resolvedExceptions.has(a));
+    for (const a of addresses) resolvedExceptions.set(a, Date.now() + seconds * 1000);
+    if (fresh.length === 0) return undefined;
+    // Bounded: a slow nft must not hold the answer for long.
+    return Promise.race([firewall.addEgressExceptions(fresh, seconds), sleep(1000)])
+      .catch((err: Error) => log(`egress: could not add the exception addresses: ${err.message}`))
+      .then(() => void reconcile());
+  };
+  const egressDesired = (): FirewallEgress | undefined => {
+    const e = core.egress.firewall();
+    if (!e) return undefined;
+    const t = Date.now();
+    for (const [a, until] of resolvedExceptions) if (until <= t) resolvedExceptions.delete(a);
+    return { ...e, exceptPrefixes: [...e.exceptPrefixes, ...resolvedExceptions.keys()] };
+  };
 
   // Applies run one at a time; a failure is logged and the next tick tries again.
   const serial = createSerialQueue();
@@ -156,6 +206,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
         await core.status().catch(() => {});
         await hub.set(null).catch((err) => log(`removing ${state.interface}: ${(err as Error).message}`));
         await firewall.set(null).catch((err) => log(`removing the firewall table: ${(err as Error).message}`));
+        await egressAddresses.set(null).catch((err) => log(`removing the egress addresses: ${(err as Error).message}`));
       }
       store.close();
     })());
@@ -180,12 +231,18 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     },
     subjects: core.firewall.subjects(),
     publishes: core.firewall.publishes.list(),
+    ...withEgress(egressDesired()),
   });
   const apply = async () => {
     applied = true; // from here on, a failure may leave a half-made hub or table behind
     await hub.set(hubDesired(state, core, !restored));
     restored = true;
+    // New pool addresses before the rules that use them, old ones only after the rules left them.
+    const v6 = core.egress.firewall() ? core.egress.wanV6() : [];
+    await egressAddresses.set({ interface: wan, v6: [...new Set([...egressV6, ...v6])] });
     await firewall.set(firewallDesired());
+    await egressAddresses.set({ interface: wan, v6 });
+    egressV6 = v6;
   };
   const reconcile = () => serial(apply).catch((err) => log(`could not apply the desired state: ${(err as Error).message}`));
 
@@ -196,6 +253,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     await serial(apply);
     core.events.on('devices-changed', () => void reconcile());
     core.events.on('firewall-changed', () => void reconcile());
+    core.events.on('egress-changed', () => void reconcile());
 
     // The hub is up, so the overlay addresses exist to listen on.
     dns = await startDns({
@@ -209,6 +267,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       // A compile of a million names leaves tens of MB of garbage: hand it back now, not whenever V8 likes.
       onListsCompiled: collectGarbage,
       onSettingsChanged: (keys) => core.events.emit('settings-changed', { keys }),
+      onUpstreamAnswer: (name, answer) => exceptResolved(name, answer),
     });
     const dnsRuntime = dns;
     core.events.on('devices-changed', () => dnsRuntime.devicesChanged());
@@ -275,6 +334,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     void reconcile();
     void refreshLocalPrefixes().catch((err) => log(`could not read the VM's own addresses: ${(err as Error).message}`));
     void core.status().catch(() => {});
+    // A due rotation emits egress-changed, which applies it.
+    core.egress.rotateIfDue();
   }, deps.reconcileEveryMs ?? RECONCILE_EVERY_MS);
 
   const v4 = formatAddress(nthAddress(state.overlay.v4, VM_INDEX));

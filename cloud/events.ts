@@ -10,6 +10,8 @@ export interface CloudEvents {
   'pairing-codes-changed': { reason: 'created' | 'used' };
   /** A firewall policy, LAN host, publish or setting changed: the ruleset must be rendered again. */
   'firewall-changed': { reason: string };
+  /** The egress pool, its current addresses, who uses it or its exceptions changed: SNAT rules and WAN addresses follow. */
+  'egress-changed': { reason: string };
 }
 
 export type CloudEventName = keyof CloudEvents;

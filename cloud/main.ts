@@ -8,6 +8,7 @@ import type { AddDeviceRequest } from '../shared/schemas.ts';
 import { createApi } from './api/api.ts';
 import { identifyLocal } from './api/identify.ts';
 import { DNS_USAGE, DnsUsageError, runDns } from './cli/dns.ts';
+import { EGRESS_USAGE, runEgress } from './cli/egress.ts';
 import { FIREWALL_USAGE, runFirewall, runPublish } from './cli/firewall.ts';
 import { MQTT_USAGE, MqttUsageError, runMqtt } from './cli/mqtt.ts';
 import { mqttSub } from './cli/mqtt-sub.ts';
@@ -18,6 +19,8 @@ import { createDnsControl, ownNames, toListSources } from './dns/control.ts';
 import { createListManager } from './dns/lists/blocklist.ts';
 import { startDaemon } from './daemon.ts';
 import { createFirewall } from './firewall/apply.ts';
+import type { WanView } from './egress/pool.ts';
+import { defaultRouteDevice, readWanView } from './egress/wan.ts';
 import { DEFAULT_STATE_DIR, initState, openState, StateError } from './state-dir.ts';
 import { ensureForwarding } from './system/forwarding.ts';
 import { createHub } from './wg/hub.ts';
@@ -39,6 +42,7 @@ Usage:
 ${DNS_USAGE}
 ${MQTT_USAGE}
 ${FIREWALL_USAGE}
+${EGRESS_USAGE}
 
 Every command takes --state-dir DIR (default ${DEFAULT_STATE_DIR}).
 While the daemon runs, commands go through its control socket and take effect at once.`;
@@ -73,12 +77,19 @@ function port(text: unknown, field: string): number | undefined {
  * The daemon's control socket if it runs, else the same API in-process on the
  * state directory (with `dns`, the blocklists are loaded from their copies too).
  */
-async function client(stateDir: string, opts: { dns?: boolean } = {}): Promise<{ api: ControlClient; daemon: boolean; close(): void }> {
+async function client(stateDir: string, opts: ClientOptions = {}): Promise<{ api: ControlClient; daemon: boolean; close(): void }> {
   const live = await connectControl(stateDir);
   if (live) return { api: live, daemon: true, close() {} };
   const { store, state } = openState(stateDir);
   try {
-    const core = createCore({ store, config: state });
+    // The egress pool is checked against the WAN's addresses; unreadable, setting it says so.
+    let wan: WanView | undefined;
+    if (opts.egress) {
+      const run = createRunner();
+      const iface = state.wanInterface ?? (await defaultRouteDevice(run).catch(() => null));
+      wan = iface === null ? undefined : await readWanView(run, iface).catch(() => undefined);
+    }
+    const core = createCore({ store, config: state, ...(wan && { egressWan: () => wan }) });
     let dns;
     if (opts.dns) {
       const lists = createListManager({ dir: join(stateDir, 'lists'), sources: toListSources(store.dns.lists()), ...ownNames(store) });
@@ -93,10 +104,17 @@ async function client(stateDir: string, opts: { dns?: boolean } = {}): Promise<{
   }
 }
 
+interface ClientOptions {
+  /** Load the blocklists (dns commands). */
+  dns?: boolean;
+  /** Read the WAN interface's addresses (egress commands). */
+  egress?: boolean;
+}
+
 async function withClient<T>(
   stateDir: string,
   fn: (c: { api: ControlClient; daemon: boolean }) => Promise<T>,
-  opts: { dns?: boolean } = {},
+  opts: ClientOptions = {},
 ): Promise<T> {
   const c = await client(stateDir, opts);
   try {
@@ -231,6 +249,21 @@ async function cmdPublish(cmd: 'publish' | 'unpublish' | 'publishes', args: stri
   await withClient(stateDir, ({ api, daemon }) => runPublish({ api, daemon, json: values.json === true, out: (text) => console.log(text) }, cmd, positionals, flags));
 }
 
+async function cmdEgress(args: string[]) {
+  const { values, positionals, stateDir } = parse(
+    args,
+    { json: { type: 'boolean' }, device: { type: 'string' }, 'v6-prefix': { type: 'string' }, v4: { type: 'string', multiple: true } },
+    -1,
+  );
+  const [sub, ...rest] = positionals;
+  const flags = {
+    ...(typeof values.device === 'string' && { device: values.device }),
+    ...(typeof values['v6-prefix'] === 'string' && { v6Prefix: values['v6-prefix'] }),
+    ...(Array.isArray(values.v4) && { v4: values.v4 as string[] }),
+  };
+  await withClient(stateDir, ({ api }) => runEgress({ api, json: values.json === true, out: (text) => console.log(text) }, sub, rest, flags), { egress: true });
+}
+
 async function cmdPair(args: string[]) {
   const { values, stateDir } = parse(args, { ttl: { type: 'string' } });
   let ttlSeconds: number | undefined;
@@ -348,6 +381,8 @@ async function main(argv: string[]): Promise<void> {
     case 'unpublish':
     case 'publishes':
       return cmdPublish(cmd, rest);
+    case 'egress':
+      return cmdEgress(rest);
     case '--version':
       console.log(VERSION);
       return;

@@ -5,6 +5,7 @@ import { toDeviceInfo } from '../core/devices.ts';
 import type { DnsControl } from '../dns/control.ts';
 import { readJson } from './body.ts';
 import { mountDns } from './dns.ts';
+import { mountEgress } from './egress.ts';
 import { mountFirewall, type FirewallLive } from './firewall.ts';
 import { mountMqtt, MQTT_PORT, type MqttLive } from './mqtt.ts';
 import { errorResponse, HttpError, toHttpError } from './errors.ts';
@@ -112,6 +113,7 @@ export function createApi(deps: ApiDeps, identify: Identify): Hono<Env> {
     ...(deps.mqtt && { live: deps.mqtt }),
   });
   mountFirewall(app, core.firewall, admin, { bodyLimit: deps.bodyLimit, ...(deps.firewall && { live: deps.firewall }) });
+  mountEgress(app, core.egress, admin, deps.bodyLimit);
 
   return app;
 }

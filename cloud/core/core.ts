@@ -1,9 +1,11 @@
 import type { CloudStatus } from '../../shared/schemas.ts';
 import { formatEndpoint } from '../../shared/pairing-code.ts';
 import { createEventBus, type EventBus } from '../events.ts';
+import type { WanView } from '../egress/pool.ts';
 import type { Store } from '../store/store.ts';
 import { overlayPrefixes } from './addressing.ts';
 import type { CoreConfig } from './config.ts';
+import { createEgressCore, type EgressCore } from './egress.ts';
 import { createDevices, toDeviceInfo, type Devices, type PeerStats } from './devices.ts';
 import { createFirewallCore, type FirewallCore } from './firewall.ts';
 import { identifyAddress, type Identity } from './identity.ts';
@@ -25,6 +27,10 @@ export interface CoreDeps {
    * them. Supplied by the platform side, so core stays free of it.
    */
   localPrefixes?: () => readonly string[];
+  /** The VM's WAN addresses and prefixes (cloud/egress/wan.ts readWanView); the egress pool is checked against them. */
+  egressWan?: () => WanView;
+  /** 16 random bytes per call for egress picks (tests drive it; default crypto). */
+  egressRandom?: () => Uint8Array;
   /** Failures of POST /v1/pair per source address (default 5 a minute). */
   pairLimiter?: RateLimiter;
   /** Failed MQTT logins per source address (default 5 a minute). */
@@ -41,6 +47,8 @@ export interface Core {
   readonly mqtt: Mqtt;
   /** The owner's firewall policy: LAN hosts, policies, publishes, the SSH port. */
   readonly firewall: FirewallCore;
+  /** The temporary egress address: pool, who uses it, rotation, exceptions. */
+  readonly egress: EgressCore;
   /** Source address (normalized, see shared/cidr normalizeRemoteAddress) → caller, or null if unknown. */
   identify(address: string): Identity | null;
   status(): Promise<CloudStatus>;
@@ -59,6 +67,11 @@ export function createCore(deps: CoreDeps): Core {
     pairLimiter: deps.pairLimiter ?? createRateLimiter({ now }),
     mqtt: createMqtt({ ...inner, limiter: deps.mqttLimiter ?? createRateLimiter({ now }) }),
     firewall: createFirewallCore(inner),
+    egress: createEgressCore({
+      ...inner,
+      ...(deps.egressWan && { wan: deps.egressWan }),
+      ...(deps.egressRandom && { random: deps.egressRandom }),
+    }),
     identify: (address) => identifyAddress(store.devices.list(), address),
     async status() {
       let stats: PeerStats[] = [];

@@ -64,6 +64,8 @@ export interface ResolverOptions {
   upstreamTimeoutMs?: number;
   /** Distinct queries waiting for the upstream at most; beyond, SERVFAIL at once (default 4096). */
   maxPending?: number;
+  /** Each answer from the upstream to an A or AAAA question, with the name asked (the egress exceptions follow them). */
+  onUpstreamAnswer?: (name: string, answer: Uint8Array) => void | Promise<void>;
 }
 
 export interface Resolver {
@@ -166,17 +168,26 @@ export function createResolver(opts: ResolverOptions): Resolver {
     pending.delete(latin1(p.key.key));
     let entry: Answer | null = null;
     if (answer) entry = cache.put(p.key, answer);
+    // Replies are made now: the cache may reuse this entry's blocks while a hook holds them.
     const t = now();
-    for (const w of p.waiters) {
-      const reply = entry ? answerReply(entry, w, t) : emptyReply(w, RCODE.SERVFAIL);
+    const replies = p.waiters.map((w) => {
       const failed = !entry;
       if (failed) w.counters.failed++;
       else w.counters.forwarded++;
       if (ring.watching === w.device) {
         remember(w.device, failed ? 'failed' : 'forwarded', failed ? RCODE.SERVFAIL : entry!.rcode, w.qtype, nameToText(w.buf, HEADER), w.at);
       }
-      w.resolve(reply);
-    }
+      return entry ? answerReply(entry, w, t) : emptyReply(w, RCODE.SERVFAIL);
+    });
+    const deliver = () => p.waiters.forEach((w, i) => w.resolve(replies[i]!));
+    const first = p.waiters[0];
+    const hold =
+      answer && opts.onUpstreamAnswer && first && (first.qtype === TYPE.A || first.qtype === TYPE.AAAA)
+        ? opts.onUpstreamAnswer(nameToText(first.buf, HEADER), answer)
+        : undefined;
+    // A hook that returns a promise holds the reply until it settles (an egress exception in place first).
+    if (hold) void hold.then(deliver, deliver);
+    else deliver();
   };
 
   const forward = (client: DnsClient, counters: DeviceCounters): Uint8Array | null | Promise<Uint8Array | null> => {

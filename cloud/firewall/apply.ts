@@ -1,3 +1,4 @@
+import { formatAddress, parseAddress } from '../../shared/cidr.ts';
 import { createNftTable } from '../../shared/nft-table.ts';
 import { CommandError, type Runner } from '../../shared/run.ts';
 import { createSerialQueue } from '../../shared/serial-queue.ts';
@@ -10,6 +11,12 @@ export interface Firewall {
   set(d: FirewallDesired | null): Promise<void>;
   /** The counters now in the kernel; all empty when the table does not exist. */
   counters(): Promise<FirewallCounters>;
+  /**
+   * Adds addresses to the egress exception sets at once, expiring after `timeoutSeconds`,
+   * between two renders (the resolver's answers for excepted names). Fails when egress is off
+   * (the sets exist only then).
+   */
+  addEgressExceptions(addresses: string[], timeoutSeconds: number): Promise<void>;
 }
 
 const MISSING = /No such file or directory|does not exist/i;
@@ -40,6 +47,16 @@ export function createFirewall(run: Runner): Firewall {
         }
         // Same string as last time when nothing changed, so the table only compares.
         await table.set(applied);
+      }),
+    addEgressExceptions: (addresses, timeoutSeconds) =>
+      serial(async () => {
+        const parsed = addresses.map((a, i) => parseAddress(a, `addresses[${i}]`));
+        const seconds = Math.max(1, Math.round(timeoutSeconds));
+        const lines = ([4, 6] as const).flatMap((family) => {
+          const items = parsed.filter((a) => a.family === family).map((a) => `${formatAddress(a)} timeout ${seconds}s`);
+          return items.length ? [`add element ${FIREWALL_FAMILY} ${FIREWALL_TABLE} egress_except${family} { ${items.join(', ')} }`] : [];
+        });
+        if (lines.length) await run(['nft', '-f', '/dev/stdin'], { input: `${lines.join('\n')}\n` });
       }),
     async counters() {
       const argv = ['nft', '-j', 'list', 'table', FIREWALL_FAMILY, FIREWALL_TABLE];

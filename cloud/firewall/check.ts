@@ -1,6 +1,7 @@
 import { describeInput, ValidationError } from '../../shared/errors.ts';
 import { familyBits, formatAddress, formatPrefix, hostPrefix, parseAddress, parsePrefix, prefixesOverlap, type Prefix } from '../../shared/cidr.ts';
 import { checkInterfaceName } from '../../shared/interface-name.ts';
+import { checkEgress, type CheckedEgress } from './check-egress.ts';
 import type { FirewallDesired, FirewallPolicy, FirewallSubject } from './desired.ts';
 
 /** nft set elements of one kind, split by family, sorted, canonical text. */
@@ -41,6 +42,8 @@ export interface CheckedFirewall {
   subjects: CheckedSubject[];
   /** Sorted by name. */
   publishes: CheckedPublish[];
+  /** The temporary egress address; null: the main address for all. */
+  egress: CheckedEgress | null;
 }
 
 // Same rule as the DeviceName schema: the name goes into nft object names and comments.
@@ -157,6 +160,7 @@ export function checkFirewallDesired(d: FirewallDesired): CheckedFirewall {
 
   const homePrefixes = homes.map((h) => h.prefix);
   const taken: { prefix: Prefix; owner: string }[] = vm.map((prefix) => ({ prefix, owner: 'the VM' }));
+  const prefixesOf = new Map<string, Prefix[]>();
   const groups = { owners: [] as Prefix[], lanMembers: [] as Prefix[], blocked: [] as Prefix[], isolated: [] as Prefix[] };
   const subjects: CheckedSubject[] = parsed.map(({ s, f, n, addresses, policy }) => {
     const prefixes = addresses.map((t, j) => {
@@ -178,6 +182,7 @@ export function checkFirewallDesired(d: FirewallDesired): CheckedFirewall {
     if (s.kind === 'member' && policy.lanAccess) groups.lanMembers.push(...prefixes);
     if (policy.internet === 'block') groups.blocked.push(...prefixes);
     if (policy.isolated) groups.isolated.push(...prefixes);
+    prefixesOf.set(n, [...prefixes, ...homes.filter((h) => h.owner === n).map((h) => h.prefix)]);
     return { name: n, kind: s.kind, addresses: lists(prefixes), policy };
   });
   subjects.sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -218,5 +223,6 @@ export function checkFirewallDesired(d: FirewallDesired): CheckedFirewall {
     },
     subjects,
     publishes,
+    egress: d.egress === undefined ? null : checkEgress(d.egress, prefixesOf, lists),
   };
 }

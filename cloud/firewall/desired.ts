@@ -32,6 +32,22 @@ export interface FirewallPublish {
   toPort: number;
 }
 
+/**
+ * The temporary egress address: new connections from `sources` leave with
+ * v4/v6 instead of the VM's main address, except to `exceptPrefixes` (and to
+ * what the daemon adds to the except sets, with timeouts, from resolver answers).
+ */
+export interface FirewallEgress {
+  /** The current IPv4 pool address, or null: IPv4 keeps the main address. */
+  v4: string | null;
+  /** The current IPv6 pool address, or null. */
+  v6: string | null;
+  /** 'all': everything behind the tunnel; else subject names (a gateway stands for its homes). */
+  sources: 'all' | string[];
+  /** Destinations that keep the main address. */
+  exceptPrefixes: string[];
+}
+
 export interface FirewallDesired {
   wanInterface: string;
   tunnelInterface: string;
@@ -42,6 +58,8 @@ export interface FirewallDesired {
   ports: { wireguard: number; pairing: number; api: number; dns: number; mqtt: number; ssh: number | null };
   subjects: FirewallSubject[];
   publishes: FirewallPublish[];
+  /** Absent: everything leaves with the VM's main address. */
+  egress?: FirewallEgress;
 }
 
 export interface FirewallCounters {

@@ -1,6 +1,7 @@
 import { checkFirewallDesired, type CheckedFirewall, type Lists } from './check.ts';
 import type { FirewallCounters, FirewallDesired } from './desired.ts';
 import { fromTunnelRules, forwardRules, refusedRules } from './render-forward.ts';
+import { egressRules, egressSets } from './render-egress.ts';
 import { inputRules } from './render-input.ts';
 import { masqueradeRules, prerouteRules, publishRules } from './render-nat.ts';
 import { FAMILIES } from './render-rule.ts';
@@ -30,11 +31,15 @@ function sets(c: CheckedFirewall): string[] {
     ['blocked', c.groups.blocked, 'subjects whose internet is blocked'],
     ['isolated', c.groups.isolated, 'isolated subjects: DNS and MQTT on the VM only'],
   ];
-  return all.flatMap(([name, lists, why]) =>
-    FAMILIES.map((f) =>
-      block(`set ${name}${f.n}`, [`type ${f.ip === 'ip' ? 'ipv4_addr' : 'ipv6_addr'}`, 'flags interval', `comment "${why}"`, ...elements(f.pick(lists))]),
+  const type = (name: string) => `type ${name.endsWith('4') ? 'ipv4_addr' : 'ipv6_addr'}`;
+  return [
+    ...all.flatMap(([name, lists, why]) =>
+      FAMILIES.map((f) =>
+        block(`set ${name}${f.n}`, [`type ${f.ip === 'ip' ? 'ipv4_addr' : 'ipv6_addr'}`, 'flags interval', `comment "${why}"`, ...elements(f.pick(lists))]),
+      ),
     ),
-  );
+    ...egressSets(c).map(([name, flags, why, items]) => block(`set ${name}`, [type(name), `flags ${flags}`, `comment "${why}"`, ...elements(items)])),
+  ];
 }
 
 /** Values to start the per-subject counters from (so a new ruleset does not zero them). */
@@ -76,7 +81,7 @@ export function renderFirewall(d: FirewallDesired, counts: SubjectCounts = {}): 
     ['forward', 'type filter hook forward priority filter; policy accept;', forwardRules(c)],
     ['from-tunnel', null, fromTunnelRules(c)],
     ['refused', null, refusedRules()],
-    ['postrouting', 'type nat hook postrouting priority srcnat; policy accept;', masqueradeRules(c)],
+    ['postrouting', 'type nat hook postrouting priority srcnat; policy accept;', [...egressRules(c), ...masqueradeRules(c)]],
   ];
   const body = chains
     // A base chain without rules would still be called for every packet: leave it out.

@@ -112,4 +112,40 @@ export const migrations: readonly string[] = [
     UNIQUE (proto, port)
   ) STRICT;
   `,
+  // 5: egress: the temporary-address pool, who uses it, the current addresses, exceptions.
+  `
+  -- one row: the pool and the state of rotation
+  CREATE TABLE egress (
+    id               INTEGER PRIMARY KEY CHECK (id = 1),
+    v6_prefix        TEXT,
+    -- JSON array of IPv4 addresses, in round-robin order
+    v4               TEXT NOT NULL DEFAULT '[]',
+    global           INTEGER NOT NULL DEFAULT 0 CHECK (global IN (0, 1)),
+    current_v4       TEXT,
+    current_v6       TEXT,
+    rotated_at       INTEGER,
+    schedule_seconds INTEGER CHECK (schedule_seconds IS NULL OR schedule_seconds >= 300)
+  ) STRICT;
+  INSERT INTO egress (id) VALUES (1);
+
+  -- devices and LAN hosts that use the temporary address while it is not on for everyone
+  CREATE TABLE egress_subjects (
+    name     TEXT PRIMARY KEY,
+    added_at INTEGER NOT NULL
+  ) STRICT;
+
+  -- the latest IPv6 picks, so that a rotation does not come back to one soon
+  CREATE TABLE egress_recent_v6 (
+    id        INTEGER PRIMARY KEY,
+    address   TEXT NOT NULL,
+    picked_at INTEGER NOT NULL
+  ) STRICT;
+
+  -- destinations that keep the VM's main address
+  CREATE TABLE egress_exceptions (
+    value    TEXT PRIMARY KEY,
+    kind     TEXT NOT NULL CHECK (kind IN ('domain', 'prefix')),
+    added_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { createDeviceTable, type DeviceTable } from './devices.ts';
 import { createDnsTable, type DnsTable } from './dns.ts';
+import { createEgressTable, type EgressTable } from './egress.ts';
 import { createFirewallTable, type FirewallTable } from './firewall.ts';
 import { migrate, userVersion } from '../sqlite-migrate.ts';
 import { migrations } from './migrations.ts';
@@ -19,6 +20,7 @@ export interface Store {
   readonly dns: DnsTable;
   readonly mqtt: MqttTable;
   readonly firewall: FirewallTable;
+  readonly egress: EgressTable;
   /**
    * Runs `fn` in one write transaction (BEGIN IMMEDIATE, so a second process
    * waits instead of failing half-way); rolls back if it throws. Nested calls
@@ -77,6 +79,7 @@ export function openDatabase(path: string): Store {
     dns: createDnsTable(db),
     mqtt: createMqttTable(db),
     firewall: createFirewallTable(db),
+    egress: createEgressTable(db),
     transaction,
     get version() {
       return userVersion(db);

@@ -51,6 +51,7 @@ function setup(over: { wanInterface?: string | null; pairingPort?: number } = {}
     firewall: {
       set: async (d: FirewallDesired | null) => void calls.push(d ? `firewall out of ${d.wanInterface}` : 'firewall removed'),
       counters: async () => ({ rules: [], subjects: {} }),
+      addEgressExceptions: async () => {},
     },
     ensureForwarding: async () => void calls.push('forwarding'),
     log: () => {},

@@ -157,6 +157,25 @@ test("a changed ruleset keeps each subject's counters; its rule counters start a
   assert.is(now.subjects.tablet!.droppedPackets, after.subjects.tablet!.droppedPackets);
 });
 
+test('egress: new connections leave with the pool address, an excepted destination with the main one; resolver elements fit the except set', async () => {
+  const fw = createFirewall(vm);
+  await fw.set({ ...desired, egress: { v4: '198.51.100.11', v6: null, sources: ['phone'], exceptPrefixes: ['198.51.100.9'] } });
+  const snat = 'temporary IPv4 address for new connections; excepted destinations keep the main address';
+  const masq = "NAT of overlay and home IPv4 to the VM's address";
+  const before = await fw.counters();
+  await ping(['-I', '203.0.113.131', '198.51.100.1']);
+  const afterPool = await fw.counters();
+  assert.ok(rule(afterPool, 'postrouting', snat).packets > rule(before, 'postrouting', snat).packets, 'the phone went out with the pool address');
+  assert.is(rule(afterPool, 'postrouting', masq).packets, rule(before, 'postrouting', masq).packets);
+  await ping(['-I', '203.0.113.131', '198.51.100.9']);
+  const afterExcept = await fw.counters();
+  assert.is(rule(afterExcept, 'postrouting', snat).packets, rule(afterPool, 'postrouting', snat).packets, 'the excepted destination saw no SNAT');
+  assert.ok(rule(afterExcept, 'postrouting', masq).packets > rule(afterPool, 'postrouting', masq).packets);
+  // The daemon's way of adding an address its resolver returned for an excepted domain.
+  const add = await vm(['nft', 'add', 'element', 'inet', 'aerie', 'egress_except4', '{ 192.0.2.7 timeout 1h }'], { allowFail: true });
+  assert.is(add.code, 0, add.stderr);
+});
+
 test('set(null) removes the table; counters() then reports none', async () => {
   const fw = createFirewall(vm);
   await fw.set(null);
