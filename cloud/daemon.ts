@@ -289,6 +289,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     });
     core.events.on('settings-changed', ({ keys }) => routerCommands.settingsChanged(keys));
     core.events.on('devices-changed', ({ name }) => routerCommands.devicesChanged([name]));
+    // The router shows the temporary address its home leaves by.
+    core.events.on('egress-changed', () => routerCommands.settingsChanged(['egress']));
     // `aerie-cloud mqtt sub` on the VM: root's socket, read-only (core's "local" caller).
     const localMqtt = createNetServer((socket) => mqttBroker.handle(socket, LOCAL_MQTT_ADDRESS));
     servers.push(localMqtt);

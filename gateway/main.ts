@@ -196,6 +196,7 @@ async function runDaemon(configPath: string): Promise<void> {
       },
       qrSvg: (text) => renderSVG(text, { border: 2 }),
       control: () => link.state(),
+      view: view.current,
     });
     await ubus.register(AERIE_OBJECT, createAerieObject(handlers, { log: logLine }));
     // A WAN that comes up elsewhere changes the kill switch's rules: a pass picks it up at once.

@@ -157,6 +157,19 @@ function resolverText(s: GatewayStatus): string {
   return s.dnsResolvFile ? `${servers}; written to ${s.dnsResolvFile}` : servers;
 }
 
+/** What websites see as this home's address: the VM's temporary ones, or its own (its endpoint's host). */
+export function egressAddresses(s: Pick<GatewayStatus, 'vm' | 'endpoint'>): string[] {
+  const e = s.vm?.settings?.egress;
+  if (e) return [e.v4, e.v6].filter((a): a is string => a !== null);
+  return s.endpoint ? [s.endpoint.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')] : [];
+}
+
+function egressText(s: GatewayStatus): string {
+  const addresses = egressAddresses(s);
+  if (s.vm?.settings?.egress) return `${addresses.join(', ')} (temporary addresses of the VM)`;
+  return addresses.length ? `the VM's own address ${addresses.join(', ')}` : 'unknown';
+}
+
 function vmSettingsText(s: GatewayStatus): string {
   const settings = s.vm?.settings;
   if (!settings || !s.vm?.syncedAt) return "not known yet (the daemon fetches them once the tunnel is up)";
@@ -186,6 +199,7 @@ export function formatStatus(s: GatewayStatus): string {
       ]);
       rows.push(['vm resolver', resolverText(s)]);
       rows.push(['vm settings', vmSettingsText(s)]);
+      rows.push(['websites see', egressText(s)]);
     }
   }
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;

@@ -21,6 +21,8 @@ export interface VmSettingsView {
   blocking: boolean;
   blockMode: string;
   upstreams: string[];
+  /** The temporary addresses websites see from this home, or null: the VM's own address. */
+  egress: { v4: string | null; v6: string | null } | null;
 }
 
 export interface VmDeviceView {
@@ -59,12 +61,24 @@ const EMPTY: VmView = { settings: null, devices: null, syncedAt: null };
 const table = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
 
-function settingsFrom(dns: unknown, mine: unknown): VmSettingsView {
+const textOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/** The VM's egress settings (GET /v1/egress) as they apply to router `name`. */
+function egressFor(egress: unknown, name: string): VmSettingsView['egress'] {
+  const e = table(egress);
+  const applies = e['mode'] === 'global' || (e['mode'] === 'devices' && strings(e['devices']).includes(name));
+  if (!applies) return null;
+  const current = table(e['current']);
+  return { v4: textOrNull(current['v4']), v6: textOrNull(current['v6']) };
+}
+
+function settingsFrom(dns: unknown, mine: unknown, egress: VmSettingsView['egress']): VmSettingsView {
   const d = table(dns);
   return {
     blocking: table(mine)['blocking'] !== false,
     blockMode: typeof d['blockMode'] === 'string' ? d['blockMode'] : 'null',
     upstreams: strings(d['upstreams']),
+    egress,
   };
 }
 
@@ -83,7 +97,7 @@ export function parseVmView(text: string): VmView {
   const s = table(t['settings']);
   const settingsOk = typeof s['blocking'] === 'boolean' && typeof s['blockMode'] === 'string' && Array.isArray(s['upstreams']);
   return {
-    settings: settingsOk ? settingsFrom(s, s) : null,
+    settings: settingsOk ? settingsFrom(s, s, s['egress'] ? { v4: textOrNull(table(s['egress'])['v4']), v6: textOrNull(table(s['egress'])['v6']) } : null) : null,
     devices: Array.isArray(t['devices']) ? devicesFrom(t) : null,
     syncedAt: typeof t['syncedAt'] === 'number' ? t['syncedAt'] : null,
   };
@@ -121,7 +135,9 @@ export function createVmView(deps: VmViewDeps): VmViewStore {
       const vm = paired.call;
       const name = encodeURIComponent(paired.name);
       const next = { ...view };
-      if (parts.includes('settings')) next.settings = settingsFrom(await vm('GET', '/v1/dns'), await vm('GET', `/v1/dns/devices/${name}`));
+      if (parts.includes('settings')) {
+        next.settings = settingsFrom(await vm('GET', '/v1/dns'), await vm('GET', `/v1/dns/devices/${name}`), egressFor(await vm('GET', '/v1/egress'), paired.name));
+      }
       if (parts.includes('devices')) next.devices = devicesFrom(await vm('GET', '/v1/devices'));
       if (next.settings && next.devices) next.syncedAt = now();
       view = next;

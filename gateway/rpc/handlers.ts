@@ -2,7 +2,8 @@ import type { LoadedConfig } from '../config.ts';
 import type { PairResult } from '../pair.ts';
 import type { Platform } from '../platform/platform.ts';
 import type { ReconcilerState } from '../reconciler.ts';
-import { readStatus, type GatewayStatus } from '../status.ts';
+import { egressAddresses, readStatus, type GatewayStatus } from '../status.ts';
+import type { VmView } from '../vm-view.ts';
 import { UBUS_STATUS, UbusError } from '../ubus/error.ts';
 import type { UbusTable, UbusValue } from '../ubus/types.ts';
 import { VmApiError, vmCaller, type ApiMethod, type ApiReply, type VmCall } from '../vm-api.ts';
@@ -30,6 +31,8 @@ export interface AerieHandlerDeps {
   qrSvg: (text: string) => string;
   /** The control channel to the VM's broker: connected, connecting or off. */
   control?: () => string;
+  /** The daemon's copy of the VM's settings (the temporary egress addresses among them). */
+  view?: () => VmView;
   timeoutMs?: number;
 }
 
@@ -133,8 +136,8 @@ export function createAerieHandlers(deps: AerieHandlerDeps): AerieHandlers {
         tx_bytes: s.txBytes,
         kill_switch: { configured: s.enabled && s.killSwitch, active: s.killSwitchActive },
         dns_intercept: { configured: s.enabled && s.dnsIntercept, active: s.dnsInterceptActive },
-        // Until a temporary address is chosen, websites see the VM's own address: its endpoint's.
-        egress: endpoint ? endpoint.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : null,
+        // The VM's temporary addresses when on for this home, else its own: its endpoint's.
+        egress: egressAddresses({ vm: deps.view?.() ?? null, endpoint: s.endpoint ?? endpoint }).join(', ') || null,
         dns: loaded && s.tunnel === 'up' ? await dnsCounters(loaded, warnings) : null,
         control: deps.control?.() ?? 'off',
         warnings,

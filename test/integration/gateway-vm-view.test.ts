@@ -46,7 +46,7 @@ test('a re-sync copies the VM-side switches and the devices; the file changes on
   const view = t.make();
   await view.refresh(['settings', 'devices']);
   const v = view.current();
-  assert.equal(v.settings, { blocking: true, blockMode: 'null', upstreams: ['udp:127.0.0.1'] });
+  assert.equal(v.settings, { blocking: true, blockMode: 'null', upstreams: ['udp:127.0.0.1'], egress: null });
   assert.equal(v.devices?.map((d) => `${d.name} ${d.role}`), [`${t.home.name} gateway`]);
   assert.type(v.syncedAt, 'number');
   assert.is(statSync(t.file).mode & 0o777, 0o644);
@@ -60,7 +60,7 @@ test('a re-sync copies the VM-side switches and the devices; the file changes on
   t.dns.setDeviceBlocking(t.home.name, { blocking: false });
   t.core.devices.add({ name: 'phone', publicKey: generateKeyPair().publicKey });
   await view.refresh(['settings']);
-  assert.equal(view.current().settings, { blocking: false, blockMode: 'nxdomain', upstreams: ['udp:127.0.0.1'] });
+  assert.equal(view.current().settings, { blocking: false, blockMode: 'nxdomain', upstreams: ['udp:127.0.0.1'], egress: null });
   assert.is(view.current().devices?.length, 1, 'devices not asked for: not fetched');
   await view.refresh(['devices']);
   assert.equal(view.current().devices?.map((d) => d.name).sort(), [t.home.name, 'phone'].sort());

@@ -63,6 +63,17 @@ test('on: the website sees a pool address, IPv4 and IPv6', async () => {
   await waitFor('a pool address', async () => POOL_V4.includes(await seenAs(URLS.website4)), { timeoutMs: 10_000, intervalMs: 250 });
   const v6 = await seenAs(URLS.website6);
   assert.ok(v6.startsWith('2001:db8:203:') && v6 !== ADDR.vm.v6, `a random address of the /64, not the VM's own: ${v6}`);
+  // The router hears of it on its control channel and shows it.
+  const routerSees = async () => {
+    const status = JSON.parse((await aerie.gatewayCli(['status', '--json'])).stdout) as { vm: { settings: { egress: { v4: string; v6: string } | null } } | null };
+    return status.vm?.settings?.egress ?? null;
+  };
+  await waitFor('the router to show the temporary address', async () => (await routerSees())?.v4 === (await seenAs(URLS.website4)), {
+    timeoutMs: 10_000,
+    intervalMs: 250,
+  });
+  assert.is((await routerSees())?.v6, v6);
+  assert.match((await aerie.gatewayCli(['status'])).stdout, /^websites see: +203\.0\.113\.1[12], 2001:db8:203:.* \(temporary addresses of the VM\)$/m);
 });
 
 test('rotate: new connections get a new address; an open one keeps its own', async () => {
