@@ -6,6 +6,7 @@ import { generateKeyPair } from '../../shared/keys.ts';
 import { createApi } from '../../cloud/api/api.ts';
 import { identifyLocal } from '../../cloud/api/identify.ts';
 import { createCore } from '../../cloud/core/core.ts';
+import { callApi as call, isApiError as isError } from './lib/api-call.ts';
 import { pairRequest, vmStates } from './vm-state.ts';
 
 const freshVm = vmStates(test, 'egress-api');
@@ -33,19 +34,6 @@ function setup() {
   const app = createApi({ core, logError: (e) => errors.push(e) }, (c) => core.identify(c.req.header('x-test-from') ?? ''));
   return { core, app, changes, errors };
 }
-
-type App = ReturnType<typeof setup>['app'];
-
-async function call(app: App, method: string, path: string, from: string, body?: unknown) {
-  const init: RequestInit = { method, headers: { 'x-test-from': from, 'content-type': 'application/json' } };
-  if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
-  const res = await app.request(path, init);
-  const text = await res.text();
-  return { status: res.status, json: JSON.parse(text) as Record<string, any> };
-}
-
-const isError = (json: Record<string, any>, code: string, pattern?: RegExp) =>
-  typeof json.error?.message === 'string' && json.error.code === code && Object.keys(json).length === 1 && (!pattern || pattern.test(json.error.message));
 
 test('an owner sets a pool, turns the temporary address on, rotates it, schedules it and adds exceptions', async () => {
   const { app, core, changes, errors } = setup();

@@ -1,18 +1,14 @@
 // `aerie-cloud egress …` run from source, through a daemon's control socket and
 // on a state directory alone; mistakes are one line on stderr.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateKeyPair } from '../../shared/keys.ts';
-import { createApi } from '../../cloud/api/api.ts';
-import { identifyLocal } from '../../cloud/api/identify.ts';
-import { serveControl } from '../../cloud/control/server.ts';
 import { createCore } from '../../cloud/core/core.ts';
+import { runCloudCli as cli, cloudCliOk as ok, withControlSocket as withDaemon } from './lib/cloud-cli.ts';
 import { pairRequest, vmStates } from './vm-state.ts';
 
 const freshVm = vmStates(test, 'egress-cli');
-const MAIN = join(import.meta.dirname, '../../cloud/main.ts');
 
 const WAN = {
   addresses: ['203.0.113.10', '203.0.113.11', '203.0.113.12', '2001:db8:203::10'],
@@ -27,39 +23,6 @@ function setup() {
   core.pairing.redeem(pairRequest(code));
   core.devices.add({ name: 'phone', publicKey: generateKeyPair().publicKey });
   return { dir: vm.dir, core };
-}
-
-function cli(dir: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args, '--state-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('error', reject);
-    child.once('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
-async function ok(dir: string, ...args: string[]): Promise<string> {
-  const r = await cli(dir, ...args);
-  assert.is(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
-  assert.is(r.stderr, '');
-  return r.stdout;
-}
-
-async function withDaemon(dir: string, core: ReturnType<typeof setup>['core'], fn: () => Promise<void>) {
-  const app = createApi({ core }, identifyLocal);
-  const server = await serveControl({ fetch: (req: Request) => app.fetch(req) }, join(dir, 'control.sock'));
-  try {
-    await fn();
-  } finally {
-    await server.close();
-  }
 }
 
 test('with a daemon: pool, on, rotate, schedule, exceptions, per device, off', async () => {

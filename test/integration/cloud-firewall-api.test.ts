@@ -7,6 +7,7 @@ import { createApi } from '../../cloud/api/api.ts';
 import type { FirewallLive } from '../../cloud/api/firewall.ts';
 import { createCore } from '../../cloud/core/core.ts';
 import type { FirewallCounters } from '../../cloud/firewall/desired.ts';
+import { callApi as call, isApiError as isError } from './lib/api-call.ts';
 import { pairRequest, vmStates } from './vm-state.ts';
 
 const freshVm = vmStates(test, 'fw-api');
@@ -31,19 +32,6 @@ function setup(live?: FirewallLive) {
   const app = createApi({ core, logError: (e) => errors.push(e), ...(live && { firewall: live }) }, (c) => core.identify(c.req.header('x-test-from') ?? ''));
   return { core, app, changes, errors };
 }
-
-type App = ReturnType<typeof setup>['app'];
-
-async function call(app: App, method: string, path: string, from: string, body?: unknown) {
-  const init: RequestInit = { method, headers: { 'x-test-from': from, 'content-type': 'application/json' } };
-  if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
-  const res = await app.request(path, init);
-  const text = await res.text();
-  return { status: res.status, text, json: JSON.parse(text) as Record<string, any> };
-}
-
-const isError = (json: Record<string, any>, code: string) =>
-  typeof json.error?.message === 'string' && json.error.code === code && Object.keys(json).length === 1;
 
 const DEFAULTS = { internet: 'allow', isolated: false, lanAccess: false };
 

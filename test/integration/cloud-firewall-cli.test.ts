@@ -1,7 +1,6 @@
 // `aerie-cloud firewall …`, `publish`, `unpublish`, `publishes` run from
 // source, on a state directory alone and through a daemon's control socket;
 // print, stats and apply need the daemon; mistakes are one line on stderr.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,10 +10,10 @@ import type { FirewallLive } from '../../cloud/api/firewall.ts';
 import { identifyLocal } from '../../cloud/api/identify.ts';
 import { serveControl } from '../../cloud/control/server.ts';
 import { createCore } from '../../cloud/core/core.ts';
+import { runCloudCli as cli, cloudCliOk as ok } from './lib/cloud-cli.ts';
 import { pairRequest, vmStates } from './vm-state.ts';
 
 const freshVm = vmStates(test, 'fw-cli');
-const MAIN = join(import.meta.dirname, '../../cloud/main.ts');
 
 /** A state directory with the gateway "home" (192.0.2.128/25, 2001:db8:1a::/64), owner "phone", member "guest"; a core on it as a second process would have. */
 function setup() {
@@ -25,30 +24,6 @@ function setup() {
   core.devices.add({ name: 'phone', publicKey: generateKeyPair().publicKey });
   core.devices.add({ name: 'guest', role: 'member', publicKey: generateKeyPair().publicKey });
   return { dir: vm.dir, core };
-}
-
-/** Runs the CLI (async: a daemon in this process must keep answering); killed after 20 s. */
-function cli(dir: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args, '--state-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('error', reject);
-    child.once('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
-async function ok(dir: string, ...args: string[]): Promise<string> {
-  const r = await cli(dir, ...args);
-  assert.is(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
-  assert.is(r.stderr, '');
-  return r.stdout;
 }
 
 /** What the owner would type, and what the store holds after each step. */

@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { generateKeyPair } from '../../shared/keys.ts';
 import { createApi } from '../../cloud/api/api.ts';
 import { createCore } from '../../cloud/core/core.ts';
+import { callApi as call, isApiError as isError } from './lib/api-call.ts';
 import { pairRequest, vmStates } from './vm-state.ts';
 
 const freshVm = vmStates(test, 'mqtt-api');
@@ -25,19 +26,6 @@ const OWNER = '2001:db8:a0::3';
 const MEMBER = '203.0.113.132';
 const LAN = '192.0.2.130';
 const STRANGER = '198.51.100.7';
-
-type App = ReturnType<typeof setup>['app'];
-
-async function call(app: App, method: string, path: string, from: string, body?: unknown) {
-  const init: RequestInit = { method, headers: { 'x-test-from': from, 'content-type': 'application/json' } };
-  if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
-  const res = await app.request(path, init);
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, text, json: JSON.parse(text) as Record<string, any> };
-}
-
-const isError = (json: Record<string, any>, code: string) =>
-  typeof json.error?.message === 'string' && json.error.code === code && Object.keys(json).length === 1;
 
 test('an owner adds a user: the password comes once, with where to connect, and works; lists never show it', async () => {
   const { app, core } = setup();

@@ -2,7 +2,7 @@
 // a running daemon's control socket: the password is printed once and works,
 // is nowhere on disk, and mistakes are one line on stderr. `mqtt sub` against
 // a real broker on the daemon's local socket.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
@@ -18,10 +18,10 @@ import { createCore } from '../../cloud/core/core.ts';
 import { LOCAL_MQTT_ADDRESS } from '../../cloud/core/mqtt.ts';
 import { createMqttBroker } from '../../cloud/mqtt/broker.ts';
 import { SqlitePersistence } from '../../cloud/mqtt/persistence/sqlite-persistence.ts';
+import { runCloudCli as cli } from './lib/cloud-cli.ts';
 import { vmStates } from './vm-state.ts';
 
 const freshVm = vmStates(test, 'mqtt-cli');
-const MAIN = join(import.meta.dirname, '../../cloud/main.ts');
 
 /** A state directory with an owner device "phone", and a core on it as a second process would have. */
 function setup() {
@@ -29,23 +29,6 @@ function setup() {
   const core = createCore({ store: vm.openAgain(), config: vm.state });
   core.devices.add({ name: 'phone', publicKey: generateKeyPair().publicKey });
   return { dir: vm.dir, core };
-}
-
-/** Runs the CLI (async: a daemon in this process must keep answering); killed after 20 s. */
-function cli(dir: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args, '--state-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('error', reject);
-    child.once('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
 }
 
 const passwordIn = (stdout: string) => /^password: ([0-9a-z]{26})$/m.exec(stdout)?.[1];
