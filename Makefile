@@ -10,11 +10,12 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 NODE := $(CURDIR)/node_modules/.bin/node
 
 # What the lab needs from Debian (network namespaces, nftables, WireGuard in
-# user space, curl for the probes, openssl for TLS checks), and the real DNS
+# user space, curl for the probes, openssl for TLS checks), the real DNS
 # servers and tools the resolver is tested and measured against (unbound,
-# dnsmasq, dig, dnsperf).
+# dnsmasq, dig, dnsperf), and radvd, which announces the home's IPv6 on a
+# Linux router.
 DEB_PACKAGES := iproute2 nftables wireguard-tools wireguard-go curl iputils-ping procps openssl \
-	unbound dnsmasq-base bind9-dnsutils dnsperf
+	unbound dnsmasq-base bind9-dnsutils dnsperf radvd
 # Only `make bench` needs these: the MQTT broker bench/mqtt.ts compares with.
 BENCH_DEB_PACKAGES := mosquitto
 # What deps-debian installs; `make bench` adds its own (the prerequisites inherit it).

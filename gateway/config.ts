@@ -78,6 +78,8 @@ export const GatewayConfigSchema = v.pipe(
       /** The VM's API addresses on the overlay (health probe, whoami). */
       api: v.array(IpAddress),
       keepalive: v.optional(int(0, 65535, 'a keepalive in seconds'), DEFAULT_KEEPALIVE),
+      /** The IPv6 /64 the VM gave the home: announced on the first LAN interface, routed through the tunnel. */
+      homeV6: v.optional(IpPrefix),
     }),
     routing: v.optional(
       v.strictObject({

@@ -16,6 +16,8 @@ export const FULL_TUNNEL = ['0.0.0.0/0', '::/0'];
 /** The one desired state for the platform; null when Aerie is disabled (remove everything). */
 export function buildDesired(config: GatewayConfig, facts: RuntimeFacts): GatewayDesired | null {
   if (!config.enabled) return null;
+  const home = config.lanInterfaces[0];
+  const homeV6 = config.vm.homeV6 && home ? { interface: home, prefix: config.vm.homeV6 } : null;
   return {
     interface: config.interface,
     privateKey: facts.privateKey,
@@ -32,8 +34,12 @@ export function buildDesired(config: GatewayConfig, facts: RuntimeFacts): Gatewa
     // Every LAN interface is a source of policy-routed traffic, even one without a prefix of its own.
     lan: config.lanInterfaces.map((name) => ({
       interface: name,
-      prefixes: config.lanPrefixes.filter((p) => p.interface === name).map((p) => p.prefix),
+      prefixes: [
+        ...config.lanPrefixes.filter((p) => p.interface === name).map((p) => p.prefix),
+        ...(homeV6?.interface === name ? [homeV6.prefix] : []),
+      ],
     })),
+    homeV6,
     table: config.routing.table,
     rulePriority: config.routing.priority,
     killSwitch: config.killSwitch,

@@ -12,6 +12,7 @@ import { keepLanOffWan } from './fail-closed.ts';
 import { missingDaemonFlags } from './node-flags.ts';
 import { describePairing, forgetPairing, pair } from './pair.ts';
 import { choosePlatform } from './platform/detect.ts';
+import { createHomeV6 } from './platform/home-v6.ts';
 import { createLinuxPlatform } from './platform/linux.ts';
 import { createOpenwrtPlatform } from './platform/openwrt/index.ts';
 import { listenInterfaceEvents } from './platform/openwrt/interface-events.ts';
@@ -49,6 +50,9 @@ Options:
 `;
 
 class UsageError extends Error {}
+
+/** Where the Linux adapter keeps run-time files (radvd's). */
+const DEFAULT_RUN_DIR = '/run/aerie';
 
 /** How often the daemon looks whether the control channel matches the config (pairing, enabled, VM). */
 const CONTROL_CHECK_MS = 2000;
@@ -97,7 +101,11 @@ async function openSystem(configPath: string, config: GatewayConfig | null, log:
   const run = createRunner();
   const own = { interface: config?.interface ?? DEFAULT_INTERFACE, table: config?.routing.table ?? DEFAULT_TABLE };
   const { name } = await choosePlatform(daemon ? log : () => {});
-  if (name === 'linux') return { platform: createLinuxPlatform(run, { own, log }), ubus: null };
+  if (name === 'linux') {
+    // radvd's config and pid file, and what was set up for the home's IPv6 (AERIE_RUN_DIR: a test's own place).
+    const runDir = process.env['AERIE_RUN_DIR'] || DEFAULT_RUN_DIR;
+    return { platform: createLinuxPlatform(run, { own, log, homeV6: createHomeV6(run, { runDir, log }) }), ubus: null };
+  }
   // No ubusd at start is an error (procd starts the daemon again); once connected,
   // the daemon rides out ubusd restarts, a command just fails.
   // AERIE_UBUS_SOCKET names another ubusd socket (a test's, or an unusual system's).

@@ -236,6 +236,7 @@ export async function pair(opts: PairOptions): Promise<PairResult> {
           overlay: answer.overlay,
           api: answer.services.api,
           keepalive: answer.keepalive,
+          ...(answer.homeV6 && { homeV6: answer.homeV6 }),
         },
       },
       opts.configPath,

@@ -192,6 +192,8 @@ export const PairResponse = obj({
   overlay: list(IpPrefix, 16),
   services: obj({ api: list(IpAddress, 16) }),
   keepalive: count(65535),
+  /** The IPv6 /64 the VM gives the home (routed through the tunnel); absent from an older VM. */
+  homeV6: v.optional(IpPrefix),
 });
 export type PairResponse = v.InferOutput<typeof PairResponse>;
 

@@ -43,6 +43,22 @@ export function vmAddresses(overlay: Overlay): string[] {
   return [a.v4, a.v6];
 }
 
+/**
+ * The IPv6 /64 the VM gives router `index`'s home, for homes whose ISP gives
+ * no IPv6 (or whose own must not be used): the overlay's /64 with its 16-bit
+ * subnet ID (bits 48–63) moved on by the index, so it shares the overlay's /48
+ * (a ULA /48 by default, RFC 4193 §3.1) and never equals the overlay itself.
+ * Null when the overlay is not a /64.
+ */
+export function homeV6At(overlay: Overlay, index: number): string | null {
+  if (overlay.v6.length !== 64 || index < 1 || index > 0xffff) return null;
+  const subnetShift = 64n;
+  const subnet = (overlay.v6.network >> subnetShift) & 0xffffn;
+  const moved = (subnet + BigInt(index)) & 0xffffn;
+  const network = (overlay.v6.network & ~(0xffffn << subnetShift)) | (moved << subnetShift);
+  return formatPrefix({ family: 6, network, length: 64 });
+}
+
 export function overlayPrefixes(overlay: Overlay): string[] {
   return [formatPrefix(overlay.v4), formatPrefix(overlay.v6)];
 }

@@ -50,7 +50,7 @@ export interface DeviceDeps {
  */
 export function insertDevice(
   deps: Pick<DeviceDeps, 'store' | 'config' | 'now'>,
-  d: { name: string; role: DeviceRole; publicKey: string; lanPrefixes: string[] },
+  d: { name: string; role: DeviceRole; publicKey: string; lanPrefixes: string[] | ((hostIndex: number) => string[]) },
 ): DeviceRecord {
   const { store, config } = deps;
   if (store.devices.get(d.name)) {
@@ -82,7 +82,7 @@ export function insertDevice(
     hostIndex: index,
     addressV4: v4,
     addressV6: v6,
-    lanPrefixes: d.lanPrefixes,
+    lanPrefixes: typeof d.lanPrefixes === 'function' ? d.lanPrefixes(index) : d.lanPrefixes,
     createdAt: deps.now(),
     endpoint: null,
     dnsBlocking: true,

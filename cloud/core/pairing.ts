@@ -9,11 +9,13 @@ import {
 } from '../../shared/schemas.ts';
 import type { DeviceRecord } from '../store/devices.ts';
 import type { PairingCodeRecord } from '../store/pairing-codes.ts';
-import { interfaceAddressesAt, overlayPrefixes, vmAddresses } from './addressing.ts';
+import { homeV6At, interfaceAddressesAt, overlayPrefixes, vmAddresses } from './addressing.ts';
 import { KEEPALIVE_SECONDS } from './config.ts';
 import { insertDevice, type DeviceDeps } from './devices.ts';
 import { CoreError } from './errors.ts';
 import { checkLanPrefixes } from './lan-prefixes.ts';
+
+const withHomeV6 = (homeV6: string | null) => (homeV6 ? { homeV6 } : {});
 
 export const DEFAULT_CODE_TTL_SECONDS = 15 * 60;
 /** Used and expired codes are kept this long, so a late attempt hears "used"/"expired", not "unknown". */
@@ -75,7 +77,12 @@ export function createPairing(deps: PairingDeps): Pairing {
       publicHost: config.publicHost,
       localPrefixes: deps.localPrefixes?.() ?? [],
     });
-    const d = insertDevice(deps, { name: req.name, role: 'gateway', publicKey: req.publicKey, lanPrefixes: req.lanPrefixes });
+    // The home also gets an IPv6 /64 from the VM, routed and NATed like the prefixes it reported.
+    const lanPrefixes = (index: number) => {
+      const v6 = homeV6At(config.overlay, index);
+      return v6 && !req.lanPrefixes.includes(v6) ? [...req.lanPrefixes, v6] : req.lanPrefixes;
+    };
+    const d = insertDevice(deps, { name: req.name, role: 'gateway', publicKey: req.publicKey, lanPrefixes });
     if (!store.pairingCodes.markUsed(code.id, t, d.name)) throw used();
     return d;
   };
@@ -120,6 +127,7 @@ export function createPairing(deps: PairingDeps): Pairing {
         overlay: overlayPrefixes(config.overlay),
         services: { api: vmAddresses(config.overlay) },
         keepalive: KEEPALIVE_SECONDS,
+        ...withHomeV6(homeV6At(config.overlay, device.hostIndex)),
       };
     },
   };

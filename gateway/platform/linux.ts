@@ -4,6 +4,7 @@ import { decodeKey, publicKeyFromPrivate } from '../../shared/keys.ts';
 import { formatEndpoint, parseEndpoint } from '../../shared/pairing-code.ts';
 import { syncAddresses } from '../../shared/ip-link.ts';
 import { createNftTable } from '../../shared/nft-table.ts';
+import type { HomeV6 } from './home-v6.ts';
 import { CommandError, type Runner } from '../../shared/run.ts';
 import { createSerialQueue } from '../../shared/serial-queue.ts';
 import { canonicalAllowedIp, parseWgDump, renderWgConf } from '../../shared/wg-conf.ts';
@@ -36,6 +37,8 @@ export interface LinuxPlatformOptions {
   /** What set(null) removes when this process has not applied anything yet. */
   own: Ownership;
   log?: (message: string) => void;
+  /** The home's IPv6 from the VM (address and announcements); without it, desired.homeV6 is not applied. */
+  homeV6?: HomeV6;
 }
 
 interface Link {
@@ -290,6 +293,9 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
       routesComplete = await applyRoutes(d.table, plan.routes, usable);
     });
     await step('ip rules', () => applyRules(d.table, plan.rules));
+    // Devices get addresses of the home's /64 only once their traffic has a way: rules and routes above.
+    const homeV6 = options.homeV6;
+    if (homeV6) await step('home IPv6', () => homeV6.set(v6 ? (d.homeV6 ?? null) : null));
     await step('tunnel', async () => {
       const link = await ensureLink(d.interface, all);
       await applyWg(d);
@@ -326,6 +332,7 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
       for (const r of await tableRoutes(family, own.table)) await run(routeArgv('del', r));
     }
     await nft.set(null);
+    await options.homeV6?.set(null);
     // Deleting the link also ends a wireguard-go serving it.
     if ((await links()).has(own.interface)) await run(['ip', 'link', 'del', 'dev', own.interface]);
     generation = undefined;

@@ -34,6 +34,8 @@ export interface GatewayDesired {
   rulePriority: number;
   /** Fail closed: LAN traffic leaves only through the tunnel. */
   killSwitch: boolean;
+  /** The VM's IPv6 /64 for the home: on this LAN interface, announced to its devices; null: none. */
+  homeV6?: { interface: string; prefix: string } | null;
   dns: {
     /** The LAN's DNS (port 53, to any address) goes to this router's resolver; DNS over TLS/QUIC is refused. */
     intercept: boolean;

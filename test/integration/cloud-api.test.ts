@@ -85,7 +85,7 @@ test('gateways and owners manage devices', async () => {
   assert.is(status.json.publicKey, state.publicKey);
   assert.equal(status.json.peers.map((p: { name: string }) => p.name), ['home', 'phone', 'guest']);
   const list = await call(app, 'GET', '/v1/devices', GATEWAY);
-  assert.equal(list.json.devices[0].lanPrefixes, ['192.0.2.128/25', '2001:db8:1a::/64']);
+  assert.equal(list.json.devices[0].lanPrefixes, ['192.0.2.128/25', '2001:db8:1a::/64', '2001:db8:a0:2::/64']);
 
   const added = await call(app, 'POST', '/v1/devices', GATEWAY, JSON.stringify({ name: 'laptop', split: true }));
   assert.is(added.status, 201);

@@ -57,11 +57,13 @@ test('redeeming a code creates the gateway and answers with its addresses', () =
     overlay: ['203.0.113.128/25', '2001:db8:a0::/64'],
     services: { api: ['203.0.113.129', '2001:db8:a0::1'] },
     keepalive: 25,
+    // The home's IPv6 /64 from the VM: beside the overlay, by the router's index.
+    homeV6: '2001:db8:a0:2::/64',
   });
   const gw = store.devices.get('home')!;
   assert.is(gw.role, 'gateway');
   assert.is(gw.publicKey, req.publicKey);
-  assert.equal(gw.lanPrefixes, ['192.0.2.128/25', '2001:db8:1a::/64']);
+  assert.equal(gw.lanPrefixes, ['192.0.2.128/25', '2001:db8:1a::/64', '2001:db8:a0:2::/64'], 'routed and NATed like the reported ones');
   assert.is(store.pairingCodes.all()[0]?.usedBy, 'home');
   assert.equal(seen.slice(1), ['devices-changed:paired', 'pairing-codes-changed:used']);
 });

@@ -5,6 +5,7 @@ import {
   addressesAt,
   allocateIndex,
   homePrefixes,
+  homeV6At,
   interfaceAddressesAt,
   maxHostIndex,
   overlayPrefixes,
@@ -47,6 +48,16 @@ test('a peer is allowed its host addresses and, for a gateway, its home prefixes
     '2001:db8:1a::/64',
     '198.51.100.128/25',
   ]);
+});
+
+test('each router\'s home IPv6 /64 sits beside the overlay in its /48, never the overlay itself', () => {
+  assert.is(homeV6At(lab, 2), '2001:db8:a0:2::/64');
+  assert.is(homeV6At(lab, 126), '2001:db8:a0:7e::/64');
+  // A ULA overlay whose subnet ID is not zero: the IDs move on from it, wrapping within the /48.
+  const ula = { v4: lab.v4, v6: parsePrefix('fd12:3456:789a:fffe::/64') };
+  assert.is(homeV6At(ula, 1), 'fd12:3456:789a:ffff::/64');
+  assert.is(homeV6At(ula, 2), 'fd12:3456:789a::/64');
+  assert.is(homeV6At({ v4: lab.v4, v6: parsePrefix('2001:db8:a0::/56') }, 2), null, 'only a /64 overlay');
 });
 
 test.run();

@@ -33,7 +33,20 @@ test('one desired state from config and runtime facts', () => {
     killSwitch: true,
     // The VM's resolver is on its overlay addresses, like its API.
     dns: { intercept: true, servers: ['203.0.113.129', '2001:db8:a0::1'], resolvFile: null },
+    homeV6: null,
   });
+});
+
+test('the VM\'s IPv6 /64 for the home goes on the first LAN interface and is policy-routed from there', () => {
+  const base = sampleConfig() as { vm: Record<string, unknown> };
+  const config = parseConfig({ ...base, lanInterfaces: ['lan0', 'guest'], vm: { ...base.vm, homeV6: '2001:db8:a0:2::/64' } });
+  const d = buildDesired(config, { privateKey, endpoint: null, generation: 0 })!;
+  assert.equal(d.homeV6, { interface: 'lan0', prefix: '2001:db8:a0:2::/64' });
+  assert.equal(d.lan, [
+    { interface: 'lan0', prefixes: ['192.0.2.128/25', '2001:db8:1a::/64', '2001:db8:a0:2::/64'] },
+    { interface: 'guest', prefixes: [] },
+  ]);
+  assert.throws(() => parseConfig({ ...base, vm: { ...base.vm, homeV6: 'not a prefix' } }), /homeV6/);
 });
 
 test('switches and routing settings flow through', () => {

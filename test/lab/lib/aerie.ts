@@ -93,8 +93,10 @@ export async function setUpAerie(lab: Lab, opts: AerieOptions = {}): Promise<Aer
 
   const cloudCli: Aerie['cloudCli'] = (args, opts = {}) =>
     lab.run('vm', [NODE24, CLOUD, ...args, '--state-dir', stateDir], { allowFail: opts.allowFail ?? false, timeoutMs: 20_000 });
+  // The router's run-time files (radvd's), apart from the machine's own /run/aerie.
+  const routerRunDir = join(lab.logDir, 'router-run');
   const gatewayCli: Aerie['gatewayCli'] = (args, opts = {}) =>
-    lab.run('router', [NODE20, GATEWAY, ...args, '--config', opts.config ?? configPath], {
+    lab.run('router', ['env', `AERIE_RUN_DIR=${routerRunDir}`, NODE20, GATEWAY, ...args, '--config', opts.config ?? configPath], {
       allowFail: opts.allowFail ?? false,
       timeoutMs: 20_000,
     });
@@ -142,6 +144,7 @@ export async function setUpAerie(lab: Lab, opts: AerieOptions = {}): Promise<Aer
     async startGateway() {
       const proc = lab.spawn('router', [NODE20, ...DAEMON_NODE_FLAGS, GATEWAY, 'run', '--config', configPath], {
         logFile: 'gateway.log',
+        env: { AERIE_RUN_DIR: routerRunDir },
       });
       aerie.gateway = proc;
       return proc;
