@@ -1,6 +1,6 @@
 import type { Context, Env, Hono } from 'hono';
 import type { EgressCore } from '../core/egress.ts';
-import { checkFields } from '../core/firewall.ts';
+import { checkFields } from '../core/firewall-checks.ts';
 import { readJson } from './body.ts';
 
 /**

@@ -9,7 +9,7 @@ import type { EventBus } from '../events.ts';
 import type { FirewallEgress } from '../firewall/desired.ts';
 import type { Store } from '../store/store.ts';
 import { CoreError } from './errors.ts';
-import { checkFields } from './firewall.ts';
+import { checkFields } from './firewall-checks.ts';
 
 // The temporary egress address: the pool, who uses it, rotation and the
 // destinations that keep the VM's main address. Only checks and storage here;

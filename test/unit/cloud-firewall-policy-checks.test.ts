@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { onOff, splitTarget } from '../../cloud/cli/firewall.ts';
-import { checkFields, checkHostAddress, checkPolicyPatch, checkPort, checkProto } from '../../cloud/core/firewall.ts';
+import { checkFields, checkHostAddress, checkPolicyPatch, checkPort, checkProto } from '../../cloud/core/firewall-checks.ts';
 import { throwsValidation } from './throws-validation.ts';
 
 test('ports: whole numbers from 1 to 65535, nothing else', () => {
