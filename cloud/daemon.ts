@@ -8,7 +8,7 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { createServer as createNetServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatAddress, nthAddress } from '../shared/cidr.ts';
+import { formatAddress, nthAddress, parsePrefix, prefixesOverlap } from '../shared/cidr.ts';
 import type { Runner } from '../shared/run.ts';
 import { createSerialQueue } from '../shared/serial-queue.ts';
 import { createApi } from './api/api.ts';
@@ -50,6 +50,19 @@ const MQTT_DATABASE_FILE = 'mqtt.db';
 const EGRESS_ADDRESSES_FILE = 'egress-addresses.json';
 
 const withEgress = (egress: FirewallEgress | undefined) => (egress ? { egress } : {});
+
+/** The gateways' home prefixes inside the routed homeV6Prefix (none without one). */
+function routedHomes(state: CloudState, devices: readonly { role: string; lanPrefixes: string[] }[]): string[] {
+  const routed = state.homeV6Prefix;
+  if (!routed) return [];
+  return devices
+    .filter((d) => d.role === 'gateway')
+    .flatMap((d) => d.lanPrefixes)
+    .filter((p) => {
+      const prefix = parsePrefix(p);
+      return prefix.family === 6 && prefix.length >= routed.length && prefixesOverlap(prefix, routed);
+    });
+}
 
 export interface DaemonDeps {
   stateDir: string;
@@ -232,6 +245,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     subjects: core.firewall.subjects(),
     publishes: core.firewall.publishes.list(),
     ...withEgress(egressDesired()),
+    // Homes' /64s from the provider's routed prefix keep their own addresses on the internet.
+    routed: routedHomes(state, core.devices.list()),
   });
   const apply = async () => {
     applied = true; // from here on, a failure may leave a half-made hub or table behind

@@ -33,6 +33,7 @@ Usage:
   aerie-cloud init --public-endpoint HOST[:PORT] [--wan-interface IF]
                    [--overlay-v4 CIDR] [--overlay-v6 CIDR] [--listen-port N] [--pairing-port N]
                    [--dns-upstream SPEC]... [--dns-zone ZONE] [--dns-lists default|none]
+                   [--home-v6-prefix CIDR]   a routed IPv6 prefix homes get their /64 from, without NAT
   aerie-cloud serve
   aerie-cloud pair [--ttl MINUTES]
   aerie-cloud device add NAME [--role owner|member] [--public-key KEY] [--split]
@@ -132,6 +133,7 @@ async function cmdInit(args: string[]) {
     'wan-interface': { type: 'string' },
     'overlay-v4': { type: 'string' },
     'overlay-v6': { type: 'string' },
+    'home-v6-prefix': { type: 'string' },
     'listen-port': { type: 'string' },
     'pairing-port': { type: 'string' },
     'dns-upstream': { type: 'string', multiple: true },
@@ -147,6 +149,7 @@ async function cmdInit(args: string[]) {
     ...(opt('wan-interface') && { wanInterface: opt('wan-interface') }),
     ...(opt('overlay-v4') && { overlayV4: opt('overlay-v4') }),
     ...(opt('overlay-v6') && { overlayV6: opt('overlay-v6') }),
+    ...(opt('home-v6-prefix') && { homeV6Prefix: opt('home-v6-prefix') }),
     ...(values['listen-port'] !== undefined && { listenPort: port(values['listen-port'], 'listen-port') }),
     ...(values['pairing-port'] !== undefined && { pairingPort: port(values['pairing-port'], 'pairing-port') }),
     ...(Array.isArray(values['dns-upstream']) && { dnsUpstreams: values['dns-upstream'] as string[] }),

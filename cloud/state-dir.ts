@@ -44,6 +44,7 @@ const S = {
   pairingPort: 'pairing_port',
   wanInterface: 'wan_interface',
   interface: 'interface',
+  homeV6Prefix: 'home_v6_prefix',
 } as const;
 
 export interface CloudState {
@@ -62,6 +63,8 @@ export interface CloudState {
   pairingPort: number;
   /** null: not configured, the daemon uses the interface of the default route. */
   wanInterface: string | null;
+  /** A prefix the provider routes to the VM; homes get their IPv6 /64 from it, without NAT. null: beside the overlay, NATed. */
+  homeV6Prefix: Prefix | null;
 }
 
 export interface InitOptions {
@@ -79,6 +82,8 @@ export interface InitOptions {
   dnsZone?: string;
   /** On first init: start with the default blocklists (default) or none. */
   dnsLists?: 'default' | 'none';
+  /** A routed IPv6 prefix of the VM (a /40 to /60) that homes get their /64 from, without NAT. */
+  homeV6Prefix?: string;
 }
 
 export interface InitResult {
@@ -107,6 +112,7 @@ export function initState(opts: InitOptions): InitResult {
   const wanInterface = opts.wanInterface === undefined ? undefined : checkInterfaceName(opts.wanInterface, 'wanInterface');
   const overlayV4 = opts.overlayV4 === undefined ? undefined : checkOverlay(opts.overlayV4, 4, 'overlayV4');
   const overlayV6 = opts.overlayV6 === undefined ? undefined : checkOverlay(opts.overlayV6, 6, 'overlayV6');
+  const homeV6Prefix = opts.homeV6Prefix === undefined ? undefined : checkHomeV6Prefix(opts.homeV6Prefix, 'homeV6Prefix');
   if (opts.listenPort !== undefined) checkPort(opts.listenPort, 'listenPort');
   if (opts.pairingPort !== undefined) checkPort(opts.pairingPort, 'pairingPort');
   const dnsUpstreams = opts.dnsUpstreams?.map((u, i) => formatUpstream(parseUpstream(u, `dnsUpstreams[${i}]`)));
@@ -169,6 +175,20 @@ export function initState(opts: InitOptions): InitResult {
         set(S.pairingPort, String(opts.pairingPort ?? DEFAULT_PAIRING_PORT), 'pairing port');
       }
       if (wanInterface !== undefined) set(S.wanInterface, wanInterface, 'WAN interface');
+      if (homeV6Prefix !== undefined) {
+        const overlay6 = parsePrefix(store.settings.get(S.overlayV6)!);
+        if (prefixesOverlap(homeV6Prefix, overlay6)) {
+          throw new ValidationError('homeV6Prefix', `${formatPrefix(homeV6Prefix)} overlaps the overlay ${formatPrefix(overlay6)}`);
+        }
+        const have = store.settings.get(S.homeV6Prefix);
+        if (have !== undefined && have !== formatPrefix(homeV6Prefix) && store.devices.list().some((d) => d.role === 'gateway')) {
+          throw new StateError(
+            `the homes' IPv6 prefix is ${have} and routers are paired with /64s of it; changing it to ${formatPrefix(homeV6Prefix)} ` +
+              'would take their addresses away. Remove the routers first, or start over with a new state directory',
+          );
+        }
+        set(S.homeV6Prefix, formatPrefix(homeV6Prefix), "homes' IPv6 prefix");
+      }
       if (dnsUpstreams?.length) set(DNS_KEYS.upstreams, JSON.stringify(dnsUpstreams), 'DNS upstreams');
       if (dnsZone !== undefined) set(DNS_KEYS.zone, dnsZone, 'DNS zone (a running daemon uses it after a restart)');
       if (store.settings.get(DNS_KEYS.listsSeeded) === undefined) {
@@ -265,6 +285,7 @@ export function loadState(stateDir: string, store?: Store): CloudState {
       listenPort: Number(need(S.listenPort)),
       pairingPort: Number(s[S.pairingPort] ?? DEFAULT_PAIRING_PORT),
       wanInterface: s[S.wanInterface] ?? null,
+      homeV6Prefix: s[S.homeV6Prefix] ? parsePrefix(s[S.homeV6Prefix]!) : null,
     };
   } finally {
     if (!store) own.close();
@@ -295,6 +316,14 @@ function checkOverlay(text: string, family: 4 | 6, field: string): Prefix {
   if (family === 4 && prefixesOverlap(p, parsePrefix('127.0.0.0/8'))) {
     throw new ValidationError(field, `${text} is inside the loopback range`);
   }
+  return p;
+}
+
+/** Room for many homes (a /64 each), and global: a ULA prefix needs no provider. */
+function checkHomeV6Prefix(text: string, field: string): Prefix {
+  const p = parsePrefix(text, field);
+  if (p.family !== 6) throw new ValidationError(field, `expected an IPv6 prefix, got ${text}`);
+  if (p.length < 40 || p.length > 60) throw new ValidationError(field, `expected a /40 to /60 (a /64 for each home), got /${p.length}`);
   return p;
 }
 

@@ -44,14 +44,19 @@ export function vmAddresses(overlay: Overlay): string[] {
 }
 
 /**
- * The IPv6 /64 the VM gives router `index`'s home, for homes whose ISP gives
- * no IPv6 (or whose own must not be used): the overlay's /64 with its 16-bit
- * subnet ID (bits 48–63) moved on by the index, so it shares the overlay's /48
- * (a ULA /48 by default, RFC 4193 §3.1) and never equals the overlay itself.
- * Null when the overlay is not a /64.
+ * The IPv6 /64 the VM gives router `index`'s home. From `routed` (a prefix the
+ * provider routes to the VM, handed out without NAT) the index-th /64; else
+ * beside the overlay: its /64 with the 16-bit subnet ID (bits 48–63) moved on
+ * by the index, so it shares the overlay's /48 (a ULA /48 by default, RFC 4193
+ * §3.1) and never equals the overlay itself. Null when there is no such /64.
  */
-export function homeV6At(overlay: Overlay, index: number): string | null {
-  if (overlay.v6.length !== 64 || index < 1 || index > 0xffff) return null;
+export function homeV6At(overlay: Overlay, index: number, routed: Prefix | null = null): string | null {
+  if (index < 1 || index > 0xffff) return null;
+  if (routed) {
+    if (routed.length > 64 || BigInt(index) >= 1n << BigInt(64 - routed.length)) return null;
+    return formatPrefix({ family: 6, network: routed.network | (BigInt(index) << 64n), length: 64 });
+  }
+  if (overlay.v6.length !== 64) return null;
   const subnetShift = 64n;
   const subnet = (overlay.v6.network >> subnetShift) & 0xffffn;
   const moved = (subnet + BigInt(index)) & 0xffffn;

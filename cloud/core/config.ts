@@ -1,3 +1,4 @@
+import type { Prefix } from '../../shared/cidr.ts';
 import type { Overlay } from './addressing.ts';
 
 /** What core needs to know about the VM (a subset of the loaded state). */
@@ -13,6 +14,8 @@ export interface CoreConfig {
   listenPort: number;
   pairingPort: number;
   tls: { fingerprint: Uint8Array };
+  /** A prefix the provider routes to the VM: homes get their IPv6 /64 from it, without NAT. */
+  homeV6Prefix?: Prefix | null;
 }
 
 /** Keepalive for peers behind NAT: short enough for the usual 30 s UDP timeouts. */

@@ -77,9 +77,9 @@ export function createPairing(deps: PairingDeps): Pairing {
       publicHost: config.publicHost,
       localPrefixes: deps.localPrefixes?.() ?? [],
     });
-    // The home also gets an IPv6 /64 from the VM, routed and NATed like the prefixes it reported.
+    // The home also gets an IPv6 /64 from the VM, routed like the prefixes it reported (NATed unless from homeV6Prefix).
     const lanPrefixes = (index: number) => {
-      const v6 = homeV6At(config.overlay, index);
+      const v6 = homeV6At(config.overlay, index, config.homeV6Prefix ?? null);
       return v6 && !req.lanPrefixes.includes(v6) ? [...req.lanPrefixes, v6] : req.lanPrefixes;
     };
     const d = insertDevice(deps, { name: req.name, role: 'gateway', publicKey: req.publicKey, lanPrefixes });
@@ -127,7 +127,7 @@ export function createPairing(deps: PairingDeps): Pairing {
         overlay: overlayPrefixes(config.overlay),
         services: { api: vmAddresses(config.overlay) },
         keepalive: KEEPALIVE_SECONDS,
-        ...withHomeV6(homeV6At(config.overlay, device.hostIndex)),
+        ...withHomeV6(homeV6At(config.overlay, device.hostIndex, config.homeV6Prefix ?? null)),
       };
     },
   };

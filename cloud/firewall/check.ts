@@ -44,6 +44,8 @@ export interface CheckedFirewall {
   publishes: CheckedPublish[];
   /** The temporary egress address; null: the main address for all. */
   egress: CheckedEgress | null;
+  /** Home prefixes that are not NATed (routed to the VM by the provider). */
+  routed: Lists;
 }
 
 // Same rule as the DeviceName schema: the name goes into nft object names and comments.
@@ -224,5 +226,16 @@ export function checkFirewallDesired(d: FirewallDesired): CheckedFirewall {
     subjects,
     publishes,
     egress: d.egress === undefined ? null : checkEgress(d.egress, prefixesOf, lists),
+    routed: lists(checkRouted(d.routed, homePrefixes)),
   };
+}
+
+/** Routed home prefixes: each inside a gateway's home prefixes. */
+function checkRouted(routed: unknown, homePrefixes: Prefix[]): Prefix[] {
+  if (routed === undefined) return [];
+  return array(routed, 'routed', 'IP prefixes').map((t, i) => {
+    const p = parsePrefix(t as string, `routed[${i}]`);
+    if (!within(p, homePrefixes)) fail(`routed[${i}]`, `${formatPrefix(p)} is not inside any gateway's home prefixes`);
+    return p;
+  });
 }

@@ -60,6 +60,8 @@ export interface FirewallDesired {
   publishes: FirewallPublish[];
   /** Absent: everything leaves with the VM's main address. */
   egress?: FirewallEgress;
+  /** Home prefixes the provider routes to the VM (global IPv6 /64s): they leave as they are, not NATed. */
+  routed?: string[];
 }
 
 export interface FirewallCounters {

@@ -16,12 +16,15 @@ export function publishRules(c: CheckedFirewall): string[] {
   });
 }
 
-/** Egress: overlay and home sources leave with the VM's address. */
+/** Egress: overlay and home sources leave with the VM's address, but for homes the provider routes to the VM. */
 export function masqueradeRules(c: CheckedFirewall): string[] {
   const w = quote(c.wan);
-  return FAMILIES.map((f) =>
-    rule(`oifname ${w} ${f.ip} saddr @inside${f.n}`, 'masquerade', `${f.n === '4' ? 'NAT' : 'NAT66'} of overlay and home ${f.label} to the VM's address`),
-  );
+  return FAMILIES.map((f) => {
+    const routed = f.n === '4' ? c.routed.v4 : c.routed.v6;
+    const except = routed.length ? ` ${f.ip} saddr != { ${routed.join(', ')} }` : '';
+    const why = `${f.n === '4' ? 'NAT' : 'NAT66'} of overlay and home ${f.label} to the VM's address${routed.length ? '; routed homes as they are' : ''}`;
+    return rule(`oifname ${w} ${f.ip} saddr @inside${f.n}${except}`, 'masquerade', why);
+  });
 }
 
 /** Anti-spoofing, before conntrack and routing see the packet. */

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { parsePrefix } from '../../shared/cidr.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { generateKeyPair } from '../../shared/keys.ts';
 import { decodePairingCode, encodeSecret, formatFingerprint } from '../../shared/pairing-code.ts';
@@ -264,6 +265,14 @@ test('devices, MQTT users and LAN hosts share one name space', async () => {
   );
   assert.equal(core.devices.list().map((d) => d.name), ['home']);
   assert.equal(core.mqtt.users.list(), []);
+});
+
+test('with a routed homes\' prefix, a router\'s home gets the /64 of it that its index says', () => {
+  const { store, state } = freshVm();
+  const core = createCore({ store, config: { ...state, homeV6Prefix: parsePrefix('2001:db8:b00::/56') } });
+  const answer = core.pairing.redeem(pairRequest(core.pairing.createCode().code));
+  assert.is(answer.homeV6, '2001:db8:b00:2::/64');
+  assert.ok(core.devices.get('home')!.lanPrefixes.includes('2001:db8:b00:2::/64'));
 });
 
 test.run();

@@ -114,6 +114,8 @@ test('bad options are refused before anything is written', () => {
     [{ publicEndpoint: '203.0.113.10', wanInterface: 'eth0; rm -rf /' }, 'wanInterface'],
     [{ publicEndpoint: '203.0.113.10', wanInterface: 'a-name-far-too-long' }, 'wanInterface'],
     [{ publicEndpoint: '203.0.113.10', listenPort: 70000 }, 'listenPort'],
+    [{ publicEndpoint: '203.0.113.10', homeV6Prefix: '192.0.2.0/24' }, 'homeV6Prefix'],
+    [{ publicEndpoint: '203.0.113.10', homeV6Prefix: '2001:db8:b00::/64' }, 'homeV6Prefix'],
   ];
   for (const [opts, field] of bad) {
     const dir = stateDir();
@@ -124,6 +126,19 @@ test('bad options are refused before anything is written', () => {
     );
     assert.not.ok(existsSync(dir), `nothing created for ${JSON.stringify(opts)}`);
   }
+});
+
+test('the homes\' routed IPv6 prefix: set at init, read back, never over the overlay, fixed once routers use it', () => {
+  const dir = stateDir();
+  assert.is(initState({ stateDir: dir, ...lab }).state.homeV6Prefix, null, 'none unless asked for');
+  const { state } = initState({ stateDir: dir, ...lab, homeV6Prefix: '2001:db8:b00::/56' });
+  assert.is(formatPrefix(state.homeV6Prefix!), '2001:db8:b00::/56');
+  assert.is(formatPrefix(loadState(dir).homeV6Prefix!), '2001:db8:b00::/56');
+  assert.throws(
+    () => initState({ stateDir: dir, ...lab, homeV6Prefix: '2001:db8:a0::/48' }),
+    (e: unknown) => e instanceof ValidationError && e.field === 'homeV6Prefix' && /overlaps the overlay/.test(e.message),
+  );
+  assert.is(formatPrefix(loadState(dir).homeV6Prefix!), '2001:db8:b00::/56', 'unchanged');
 });
 
 test('loadState reads back what init wrote, and explains missing state', () => {

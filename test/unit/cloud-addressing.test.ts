@@ -58,6 +58,11 @@ test('each router\'s home IPv6 /64 sits beside the overlay in its /48, never the
   assert.is(homeV6At(ula, 1), 'fd12:3456:789a:ffff::/64');
   assert.is(homeV6At(ula, 2), 'fd12:3456:789a::/64');
   assert.is(homeV6At({ v4: lab.v4, v6: parsePrefix('2001:db8:a0::/56') }, 2), null, 'only a /64 overlay');
+  // From a prefix the provider routes to the VM: the index-th /64 of it.
+  const routed = parsePrefix('2001:db8:b00::/56');
+  assert.is(homeV6At(lab, 2, routed), '2001:db8:b00:2::/64');
+  assert.is(homeV6At(lab, 255, routed), '2001:db8:b00:ff::/64');
+  assert.is(homeV6At(lab, 256, routed), null, 'a /56 has 256 of them');
 });
 
 test.run();

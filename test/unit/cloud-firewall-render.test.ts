@@ -117,6 +117,19 @@ test('IPv4-only overlay: IPv6 sets stay empty, so the tunnel lets no IPv6 source
   assert.match(text, 'iifname "aerie0" ip6 saddr != @inside6 counter drop');
 });
 
+test('a home /64 the provider routes to the VM leaves as it is; the rest is NATed', () => {
+  const d: FirewallDesired = {
+    ...labDesired(),
+    subjects: labDesired().subjects.map((s) => (s.kind === 'gateway' ? { ...s, homePrefixes: [...s.homePrefixes, '2001:db8:b00:2::/64'] } : s)),
+    routed: ['2001:db8:b00:2::/64'],
+  };
+  const text = renderFirewall(d);
+  golden('cloud-firewall-routed-v6.nft', text);
+  assert.match(text, 'oifname "eth0" ip6 saddr @inside6 ip6 saddr != { 2001:db8:b00:2::/64 } counter masquerade');
+  assert.match(text, 'oifname "eth0" ip saddr @inside4 counter masquerade');
+  assert.throws(() => renderFirewall({ ...d, routed: ['2001:db8:c00::/64'] }), /routed\[0\]/);
+});
+
 test('every rule has a counter and a comment of at most 128 bytes; every subject its counters', () => {
   const d = withPolicy('tablet', { lanAccess: true });
   d.publishes = [{ name: 'web', proto: 'tcp', port: 443, toAddress: '192.0.2.140', toPort: 8080 }];

@@ -63,6 +63,8 @@ export interface AerieOptions {
   dnsUpstream?: string[];
   /** `--dns-lists default|none`; the lab has no real internet to fetch the default lists from. */
   dnsLists?: 'default' | 'none';
+  /** `--home-v6-prefix`: a prefix the lab's internet routes to the VM, for homes' global IPv6. */
+  homeV6Prefix?: string;
 }
 
 /**
@@ -109,6 +111,7 @@ export async function setUpAerie(lab: Lab, opts: AerieOptions = {}): Promise<Aer
     '--overlay-v6', PREFIX.overlay.v6,
     ...(opts.dnsUpstream ?? []).flatMap((u) => ['--dns-upstream', u]),
     ...(opts.dnsLists ? ['--dns-lists', opts.dnsLists] : []),
+    ...(opts.homeV6Prefix ? ['--home-v6-prefix', opts.homeV6Prefix] : []),
   ]);
 
   const aerie: Aerie = {

@@ -127,8 +127,10 @@ export function routerDnsArgv(resolvFile: string): string[] {
     '--no-hosts',
     `--resolv-file=${resolvFile}`,
     '--strict-order',
-    `--listen-address=${ADDR.routerLan.v4},${ADDR.routerLan.v6}`,
-    '--bind-interfaces',
+    // Every address of the LAN interface, the home's IPv6 from the VM included (added later, hence
+    // bind-dynamic): the router's DNS redirect and its announcements may name any of them.
+    '--interface=lan0',
+    '--bind-dynamic',
     '--cache-size=0',
     '--pid-file=',
     '--user=root',
