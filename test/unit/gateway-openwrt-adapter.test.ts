@@ -178,6 +178,23 @@ test('set(null) restores the original UCI exactly, even from a fresh process', a
   }
 });
 
+test('the home\'s IPv6 /64 from the VM: on the LAN network and announced by odhcpd; set(null) puts both back', async () => {
+  const t = await setup();
+  try {
+    const before = t.sys.snapshot();
+    const lan = desired.lan[0]!;
+    await t.platform.set({ ...desired, homeV6: { interface: lan.interface, prefix: '2001:db8:a0:2::/64' } });
+    const snap = t.sys.snapshot();
+    assert.equal(section(snap, 'network', 'lan')?.options['ip6addr'], ['2001:db8:a0:2::1/64']);
+    assert.is(section(snap, 'dhcp', 'lan')?.options['ra'], 'server');
+    assert.is(section(snap, 'network', 'lan')?.options['ip6assign'], '60', 'the rest of the LAN stays');
+    await t.make().set(null);
+    assert.equal(t.sys.snapshot(), before);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 test('kill switch off and on again: the LAN forwarding comes back as it was, the fallback routes and kill switch rules go', async () => {
   const fixture = openwrtDefaults();
   fixture.firewall!.find((s) => s.type === 'forwarding')!.options!.enabled = '1';

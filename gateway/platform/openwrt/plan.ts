@@ -1,4 +1,4 @@
-import { formatAddress, parseAddress } from '../../../shared/cidr.ts';
+import { formatAddress, nthAddress, parseAddress, parsePrefix } from '../../../shared/cidr.ts';
 import { ValidationError } from '../../../shared/errors.ts';
 import type { GatewayDesired } from '../platform.ts';
 import { renderForwardInclude } from './forward-include.ts';
@@ -150,6 +150,18 @@ export function planUci(input: PlanInput): UciPlan {
       const servers = [...new Set(d.dns.servers.map((a) => formatAddress(parseAddress(a))))];
       edit('dhcp', dnsmasq, { type: 'dnsmasq', match: null }, 'server', servers);
       edit('dhcp', dnsmasq, { type: 'dnsmasq', match: null }, 'noresolv', '1');
+    }
+    // The home's IPv6 /64 from the VM: its first address on the LAN network, and odhcpd
+    // announcing it (router advertisements, so devices make their addresses by SLAAC).
+    const home = d.homeV6;
+    const homeNet = home ? nets[d.lan.findIndex((l) => l.interface === home.interface)] : undefined;
+    const netSection = homeNet ? view.network.find((s) => s.name === homeNet && s.type === 'interface') : undefined;
+    const device = netSection?.options.device;
+    if (home && homeNet && netSection && typeof device === 'string') {
+      const address = `${formatAddress(nthAddress(parsePrefix(home.prefix, 'homeV6.prefix'), 1))}/64`;
+      edit('network', netSection, { type: 'interface', match: { device } }, 'ip6addr', [address]);
+      const dhcpLan = view.dhcp ? sectionsOfType(view.dhcp, 'dhcp').find((s) => s.options.interface === homeNet) : undefined;
+      if (dhcpLan) edit('dhcp', dhcpLan, { type: 'dhcp', match: { interface: homeNet } }, 'ra', 'server');
     }
   }
 
