@@ -3,11 +3,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createEgressCore } from '../../cloud/core/egress.ts';
-import { CoreError } from '../../cloud/core/errors.ts';
 import { createFirewallCore } from '../../cloud/core/firewall.ts';
 import { createEventBus } from '../../cloud/events.ts';
 import type { DeviceRole } from '../../cloud/store/devices.ts';
 import { openDatabase, type Store } from '../../cloud/store/store.ts';
+import { throwsCore } from './throws-core.ts';
 import { throwsValidation } from './throws-validation.ts';
 
 const stores: Store[] = [];
@@ -56,18 +56,6 @@ function setup(opts: { wan?: boolean } = {}) {
   const fw = createFirewallCore({ store, config: { listenPort: 51820, pairingPort: 8443 }, events, now });
   const eg = createEgressCore({ store, events, now, random: counting(), ...(opts.wan !== false && { wan: () => WAN }) });
   return { store, events, fw, eg, seen, tick: (ms: number) => (clock += ms) };
-}
-
-function throwsCore(fn: () => unknown, code: string, pattern: RegExp) {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof CoreError, String(e));
-    assert.is(e.code, code);
-    assert.match(e.message, pattern);
-    return;
-  }
-  assert.unreachable('expected a CoreError');
 }
 
 const snapshot = (s: Store) => JSON.stringify([s.egress.get(), s.egress.subjects(), s.egress.exceptions(), s.egress.recentV6()]);

@@ -2,11 +2,11 @@
 // on an in-memory store; refused changes store nothing and emit nothing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CoreError } from '../../cloud/core/errors.ts';
 import { createFirewallCore } from '../../cloud/core/firewall.ts';
 import { createEventBus } from '../../cloud/events.ts';
 import type { DeviceRole } from '../../cloud/store/devices.ts';
 import { openDatabase, type Store } from '../../cloud/store/store.ts';
+import { throwsCore } from './throws-core.ts';
 import { throwsValidation } from './throws-validation.ts';
 
 const stores: Store[] = [];
@@ -39,19 +39,6 @@ function setup() {
   events.on('firewall-changed', (e) => seen.push(e.reason));
   const fw = createFirewallCore({ store, config: { listenPort: 51820, pairingPort: 8443 }, events, now: () => 1_700_000_000_000 });
   return { store, events, fw, seen };
-}
-
-/** Runs fn, expects a CoreError of `code` whose message matches. */
-function throwsCore(fn: () => unknown, code: string, pattern: RegExp) {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof CoreError, String(e));
-    assert.is(e.code, code);
-    assert.match(e.message, pattern);
-    return;
-  }
-  assert.unreachable('expected a CoreError');
 }
 
 /** Everything the policy stores, to compare before and after a refused change. */
