@@ -24,13 +24,18 @@ export async function withWgSandbox(fn: (iface: string, run: Runner) => Promise<
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
+    // Bounded in time and count: on a busy machine wireguard-go may take a few seconds.
     let up = false;
-    for (let i = 0; i < 100 && !up; i++) {
+    const deadline = Date.now() + 15_000;
+    for (let i = 0; i < 300 && !up && Date.now() < deadline; i++) {
       if (child.exitCode !== null) break;
       up = (await run(['wg', 'show', iface], { allowFail: true })).code === 0;
       if (!up) await new Promise((r) => setTimeout(r, 50));
     }
-    if (!up) throw new Error(`wireguard-go did not come up: ${stderr.trim().slice(0, 300)}`);
+    if (!up) {
+      const how = child.exitCode !== null ? `it exited with ${child.exitCode}` : 'it still runs, but wg does not see it';
+      throw new Error(`wireguard-go did not come up (${how}): ${stderr.trim().slice(-300)}`);
+    }
     await fn(iface, run);
   } finally {
     if (child.exitCode === null && child.pid !== undefined) {
