@@ -178,10 +178,19 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
    * address), and the next render carries them until they expire. Clients keep
    * an address a while past its TTL: ten minutes more, a quarter of an hour at least.
    */
+  // The excepted domains while the temporary address is in use ([] otherwise): the resolver asks on
+  // every upstream answer, so they are read from the store only when egress or the devices change.
+  let exceptDomains: string[] = [];
+  const readExceptDomains = () => {
+    exceptDomains = core.egress.firewall() ? core.egress.exceptDomains() : [];
+  };
+  readExceptDomains();
+  core.events.on('egress-changed', readExceptDomains);
+  core.events.on('devices-changed', readExceptDomains);
   const exceptResolved = (name: string, answer: Uint8Array): Promise<void> | undefined => {
-    if (!core.egress.firewall()) return undefined;
+    if (exceptDomains.length === 0) return undefined;
     const lower = name.toLowerCase();
-    if (!core.egress.exceptDomains().some((d) => lower === d || lower.endsWith(`.${d}`))) return undefined;
+    if (!exceptDomains.some((d) => lower === d || lower.endsWith(`.${d}`))) return undefined;
     const { addresses, ttl } = answerAddresses(answer);
     const seconds = Math.max(ttl + 600, 900);
     const fresh = addresses.filter((a) => !resolvedExceptions.has(a));

@@ -18,6 +18,7 @@ import {
 import { readDnsSettings } from './dns-settings.ts';
 import { KEEPALIVE_SECONDS, type CoreConfig } from './config.ts';
 import { CoreError } from './errors.ts';
+import { refuseTakenName } from './names.ts';
 
 /** Live counters of one peer, as the hub reports them. */
 export type PeerStats = Pick<WgPeerStats, 'publicKey' | 'endpoint' | 'latestHandshake' | 'rxBytes' | 'txBytes'>;
@@ -53,16 +54,7 @@ export function insertDevice(
   d: { name: string; role: DeviceRole; publicKey: string; lanPrefixes: string[] | ((hostIndex: number) => string[]) },
 ): DeviceRecord {
   const { store, config } = deps;
-  if (store.devices.get(d.name)) {
-    throw new CoreError('conflict', `a device named "${d.name}" already exists; remove it first or pick another name`);
-  }
-  // One name space for devices, MQTT users and LAN hosts: a topic prefix, a grant or a firewall policy names one of them.
-  if (store.mqtt.user(d.name)) {
-    throw new CoreError('conflict', `"${d.name}" is already an MQTT user's name; a device needs a name of its own`);
-  }
-  if (store.firewall.host(d.name)) {
-    throw new CoreError('conflict', `"${d.name}" is already a LAN host's name; a device needs a name of its own`);
-  }
+  refuseTakenName(store, d.name, 'device');
   if (d.publicKey === config.publicKey) {
     throw new CoreError('conflict', 'publicKey: this is the VM\'s own WireGuard key; every device needs its own');
   }

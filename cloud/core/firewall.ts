@@ -8,6 +8,7 @@ import type { FirewallPolicyRow, FirewallPublishRow, PolicySubjectKind } from '.
 import type { Store } from '../store/store.ts';
 import type { CoreConfig } from './config.ts';
 import { CoreError } from './errors.ts';
+import { refuseTakenName } from './names.ts';
 import { checkFields, checkHostAddress, checkPolicyPatch, checkPort, checkProto } from './firewall-checks.ts';
 
 // The owner's firewall policy: LAN hosts (devices behind a router, named by
@@ -180,10 +181,7 @@ export function createFirewallCore(deps: FirewallCoreDeps): FirewallCore {
       const name = parseWith(DeviceName, body.name, 'name');
       const { text, prefix } = checkHostAddress(body.address);
       const info = store.transaction(() => {
-        // One name space with devices and MQTT users: a policy or a grant names one of them.
-        if (store.devices.get(name)) throw new CoreError('conflict', `"${name}" is already a device's name; a LAN host needs a name of its own`);
-        if (store.mqtt.user(name)) throw new CoreError('conflict', `"${name}" is already an MQTT user's name; a LAN host needs a name of its own`);
-        if (store.firewall.host(name)) throw new CoreError('conflict', `a LAN host named "${name}" already exists; remove it first or pick another name`);
+        refuseTakenName(store, name, 'LAN host');
         const devices = store.devices.list();
         const gateway = gatewayOf(prefix, devices);
         if (!gateway) throw notInsideHome('address', text, devices);

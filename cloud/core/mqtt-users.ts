@@ -4,6 +4,7 @@ import { DeviceName, parseWith } from '../../shared/schemas.ts';
 import type { GrantSubjectKind, MqttGrantRow, MqttUserRow } from '../store/mqtt.ts';
 import type { Store } from '../store/store.ts';
 import { CoreError } from './errors.ts';
+import { refuseTakenName } from './names.ts';
 import { checkGrantAction, checkGrantFilter, checkUserPrefix, defaultPrefix, type GrantAction, type MqttGrant } from './mqtt-access.ts';
 
 // MQTT users are devices behind the router (plugs, sensors) that cannot be
@@ -135,17 +136,7 @@ export function createMqttUsers(deps: MqttUsersDeps): MqttUsers {
   // Unknown names are checked against this salt, so they cost a full scrypt too.
   const dummySalt = randomBytes(SALT_BYTES);
 
-  const refuseTaken = (name: string) => {
-    if (store.devices.get(name)) {
-      throw new CoreError('conflict', `"${name}" is already a device's name; an MQTT user needs a name of its own`);
-    }
-    if (store.mqtt.user(name)) {
-      throw new CoreError('conflict', `an MQTT user named "${name}" already exists; remove it first or pick another name`);
-    }
-    if (store.firewall.host(name)) {
-      throw new CoreError('conflict', `"${name}" is already a LAN host's name; an MQTT user needs a name of its own`);
-    }
-  };
+  const refuseTaken = (name: string) => refuseTakenName(store, name, 'MQTT user');
 
   return {
     list: () => store.mqtt.users().map(toInfo),
