@@ -104,6 +104,8 @@ export function createEgressAddresses(run: Runner, opts: EgressAddressesOptions 
             }),
           ),
         ];
+        // Nothing wanted and nothing of ours out there (egress off, the usual case): no command to run.
+        if (wanted.length === 0 && owned.addresses.length === 0) return;
         let mine = owned.addresses;
         if (owned.interface !== null && owned.interface !== iface) {
           await remove(owned.interface, mine);
