@@ -315,6 +315,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     core.events.on('devices-changed', ({ name }) => routerCommands.devicesChanged([name]));
     // The router shows the temporary address its home leaves by.
     core.events.on('egress-changed', () => routerCommands.settingsChanged(['egress']));
+    // Routers fence their isolated devices in on their side too (what never crosses the VM).
+    core.events.on('firewall-changed', () => routerCommands.settingsChanged(['firewall']));
     // `aerie-cloud mqtt sub` on the VM: root's socket, read-only (core's "local" caller).
     const localMqtt = createNetServer((socket) => mqttBroker.handle(socket, LOCAL_MQTT_ADDRESS));
     servers.push(localMqtt);

@@ -8,6 +8,8 @@ export interface RuntimeFacts {
   endpoint: string | null;
   /** Bumped by the reconciler to make the platform re-create the peer. */
   generation: number;
+  /** The home devices the VM's owner isolated (the router's copy of the VM's view). */
+  isolated?: string[];
 }
 
 /** The VM is our exit to the internet, so it may send us packets from anywhere. */
@@ -43,6 +45,7 @@ export function buildDesired(config: GatewayConfig, facts: RuntimeFacts): Gatewa
     table: config.routing.table,
     rulePriority: config.routing.priority,
     killSwitch: config.killSwitch,
+    isolated: [...(facts.isolated ?? [])],
     // The VM's resolver listens on its overlay addresses, the same as its API.
     dns: { intercept: config.dnsIntercept, servers: [...config.vm.api], resolvFile: config.dnsResolvFile ?? null },
   };

@@ -24,7 +24,7 @@ import { createAerieHandlers } from './rpc/handlers.ts';
 import { formatStatus, readStatus } from './status.ts';
 import { connectUbus, type UbusClient } from './ubus/index.ts';
 import { apiGet, apiRequest, probeHealth, vmCaller } from './vm-api.ts';
-import { createVmView, readVmViewFile, VM_VIEW_FILE } from './vm-view.ts';
+import { ALL_VM_VIEW_PARTS, createVmView, readVmViewFile, viewPartsFor, VM_VIEW_FILE } from './vm-view.ts';
 import { readWan } from './wan-state.ts';
 import { firstResolving, OPENWRT_WAN_RESOLV, wanResolver } from './wan-resolver.ts';
 
@@ -139,6 +139,13 @@ async function runDaemon(configPath: string): Promise<void> {
   const { platform, ubus } = system;
   // On OpenWrt the switches in UCI (LuCI, `uci set`) lie over the JSON config.
   const load = ubus ? withRouterSwitches(configSource(configPath), ubus, logLine) : configSource(configPath);
+  // What the VM holds for this home: shown, and its isolated devices fenced in here too.
+  const vm = async () => {
+    const loaded = await load();
+    return loaded ? { call: vmCaller(loaded.config.vm.api, 5000), name: loaded.config.name } : null;
+  };
+  const view = createVmView({ vm, file: join(dirname(resolve(configPath)), VM_VIEW_FILE), log: logLine });
+  await view.load();
   const reconciler = createReconciler({
     platform,
     load,
@@ -146,15 +153,10 @@ async function runDaemon(configPath: string): Promise<void> {
     // On OpenWrt the router's own resolver needs the tunnel; the WAN's servers do not.
     resolve: ubus ? firstResolving(wanResolver(OPENWRT_WAN_RESOLV), systemResolver()) : systemResolver(),
     log: logLine,
+    isolated: () => view.current().firewall?.isolated ?? [],
   });
   const run = createRunner();
   // The control channel: state out, the VM's commands in, over the VM's MQTT broker.
-  const vm = async () => {
-    const loaded = await load();
-    return loaded ? { call: vmCaller(loaded.config.vm.api, 5000), name: loaded.config.name } : null;
-  };
-  const view = createVmView({ vm, file: join(dirname(resolve(configPath)), VM_VIEW_FILE), log: logLine });
-  await view.load();
   const link = createControlLink({
     load,
     connect: connectMqtt,
@@ -174,12 +176,14 @@ async function runDaemon(configPath: string): Promise<void> {
         return typeof blocked === 'number' ? blocked : null;
       },
     }),
-    onCommand: async (command, _payload) => {
-      await view.refresh([command === 'settings-changed' ? 'settings' : 'devices']);
+    onCommand: async (command, payload) => {
+      const parts = viewPartsFor(command, payload);
+      await view.refresh(parts);
+      if (parts.includes('firewall')) await reconciler.pass();
       link.update();
     },
     resync: async () => {
-      await view.refresh(['settings', 'devices']);
+      await view.refresh(ALL_VM_VIEW_PARTS);
       await reconciler.pass();
       link.update();
     },

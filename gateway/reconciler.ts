@@ -51,6 +51,8 @@ export interface ReconcilerDeps {
   probe: (address: string, timeoutMs: number) => Promise<boolean>;
   resolve: Resolve;
   log: (message: string) => void;
+  /** The home devices the VM's owner isolated, as last fetched from the VM; a change is applied at the next pass. */
+  isolated?: () => readonly string[];
   now?: () => number;
   timing?: Partial<Timing>;
 }
@@ -91,6 +93,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   let lastApply = -Infinity;
   let applied = false;
   let dirty = true;
+  let appliedIsolated = '';
+  const isolated = () => [...(deps.isolated?.() ?? [])];
   let lastError: string | null = null;
   let running: Promise<void> | null = null;
   let timer: NodeJS.Timeout | null = null;
@@ -149,9 +153,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   }
 
   async function apply(cfg: LoadedConfig): Promise<void> {
-    const desired = buildDesired(cfg.config, { privateKey: cfg.privateKey, endpoint, generation });
+    const fenced = isolated();
+    const desired = buildDesired(cfg.config, { privateKey: cfg.privateKey, endpoint, generation, isolated: fenced });
     try {
       await platform.set(desired);
+      appliedIsolated = JSON.stringify(fenced);
       // A new peer gets as long to handshake as a re-created one before it counts as dead.
       if (!applied && desired !== null) lastReset = now();
       applied = desired !== null;
@@ -216,6 +222,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   async function pass(): Promise<void> {
     const cfg = await load();
     if (!cfg) return;
+    if (JSON.stringify(isolated()) !== appliedIsolated) dirty = true;
     if (!cfg.config.enabled) {
       if (dirty || now() - lastApply >= timing.reconcileMs) await apply(cfg);
       setHealth('disabled', 'disabled in config: our state is removed');

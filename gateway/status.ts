@@ -178,6 +178,11 @@ function vmSettingsText(s: GatewayStatus): string {
   return `${blocking}${devices}; fetched at ${new Date(s.vm.syncedAt).toISOString().replace(/\.\d+Z$/, 'Z')}`;
 }
 
+function isolatedText(list: readonly string[]): string {
+  if (list.length === 0) return 'no home device is isolated';
+  return `${list.join(', ')}: reach DNS and MQTT on the VM, and on this router only DNS, DHCP and time`;
+}
+
 export function formatStatus(s: GatewayStatus): string {
   const rows: [string, string][] = [];
   if (s.tunnel === 'unpaired') {
@@ -200,6 +205,7 @@ export function formatStatus(s: GatewayStatus): string {
       rows.push(['vm resolver', resolverText(s)]);
       rows.push(['vm settings', vmSettingsText(s)]);
       rows.push(['websites see', egressText(s)]);
+      if (s.vm?.firewall) rows.push(['isolated', isolatedText(s.vm.firewall.isolated)]);
     }
   }
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;

@@ -3,9 +3,10 @@ import { writeFileAtomic } from './atomic-file.ts';
 import type { VmCall } from './vm-api.ts';
 
 /**
- * What the VM holds that this router shows: its VM-side switches for this
- * home and the list of devices. The VM's commands on the control channel say
- * which part changed, and the re-sync on every (re)connect fetches both, so
+ * What the VM holds that this router shows or enforces: its VM-side
+ * switches for this home, the list of devices and the home's isolated
+ * devices. The VM's commands on the control channel say
+ * which part changed, and the re-sync on every (re)connect fetches all, so
  * the copy here follows the VM within a second and never stays wrong.
  *
  * The copy is kept in a file next to the config, rewritten only when it
@@ -31,14 +32,23 @@ export interface VmDeviceView {
   addresses: string[];
 }
 
+/** The VM's firewall as it concerns this home. */
+export interface VmFirewallView {
+  /** Addresses or prefixes of this home's devices the owner isolated: the router fences them in too. */
+  isolated: string[];
+}
+
 export interface VmView {
   settings: VmSettingsView | null;
   devices: VmDeviceView[] | null;
+  firewall: VmFirewallView | null;
   /** When settings and devices were last fetched, Unix ms; null for never. */
   syncedAt: number | null;
 }
 
-export type VmViewPart = 'settings' | 'devices';
+export type VmViewPart = 'settings' | 'devices' | 'firewall';
+
+export const ALL_VM_VIEW_PARTS: readonly VmViewPart[] = ['settings', 'devices', 'firewall'];
 
 export interface VmViewDeps {
   /** Calls to the VM's API, and this router's device name (the VM keeps its blocking switch under it); null while not paired. */
@@ -56,7 +66,22 @@ export interface VmViewStore {
   load(): Promise<void>;
 }
 
-const EMPTY: VmView = { settings: null, devices: null, syncedAt: null };
+/** The setting key the VM sends when its firewall policy changed (cloud/daemon.ts). */
+export const FIREWALL_KEY = 'firewall';
+
+/**
+ * The parts a command from the VM makes stale: `settings-changed` names its
+ * keys ("firewall" for the firewall policy; no keys: it does not know which),
+ * `devices-changed` the device list.
+ */
+export function viewPartsFor(command: string, payload: object): VmViewPart[] {
+  if (command !== 'settings-changed') return ['devices'];
+  const keys = strings((payload as { keys?: unknown }).keys);
+  if (keys.length === 0) return ['settings', 'firewall'];
+  return [...(keys.some((k) => k !== FIREWALL_KEY) ? (['settings'] as const) : []), ...(keys.includes(FIREWALL_KEY) ? (['firewall'] as const) : [])];
+}
+
+const EMPTY: VmView = { settings: null, devices: null, firewall: null, syncedAt: null };
 
 const table = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
@@ -91,6 +116,24 @@ function devicesFrom(reply: unknown): VmDeviceView[] {
   });
 }
 
+/** The VM's firewall (GET /v1/firewall) as it concerns router `name`: the addresses of its isolated hosts. */
+function firewallFor(reply: unknown, name: string): VmFirewallView {
+  const t = table(reply);
+  const fenced = new Set(
+    (Array.isArray(t['policies']) ? t['policies'] : []).flatMap((p) => {
+      const row = table(p);
+      return row['kind'] === 'host' && table(row['policy'])['isolated'] === true && typeof row['name'] === 'string' ? [row['name']] : [];
+    }),
+  );
+  const hosts = Array.isArray(t['hosts']) ? t['hosts'] : [];
+  const isolated = hosts.flatMap((h) => {
+    const host = table(h);
+    const mine = host['gateway'] === name && typeof host['name'] === 'string' && fenced.has(host['name']);
+    return mine && typeof host['address'] === 'string' ? [host['address']] : [];
+  });
+  return { isolated: [...new Set(isolated)].sort() };
+}
+
 /** The view a file holds; anything else in it, or a part of the wrong shape, is left out. */
 export function parseVmView(text: string): VmView {
   const t = table(JSON.parse(text));
@@ -99,6 +142,7 @@ export function parseVmView(text: string): VmView {
   return {
     settings: settingsOk ? settingsFrom(s, s, s['egress'] ? { v4: textOrNull(table(s['egress'])['v4']), v6: textOrNull(table(s['egress'])['v6']) } : null) : null,
     devices: Array.isArray(t['devices']) ? devicesFrom(t) : null,
+    firewall: Array.isArray(table(t['firewall'])['isolated']) ? { isolated: strings(table(t['firewall'])['isolated']) } : null,
     syncedAt: typeof t['syncedAt'] === 'number' ? t['syncedAt'] : null,
   };
 }
@@ -115,11 +159,12 @@ export async function readVmViewFile(file: string): Promise<VmView | null> {
 export function createVmView(deps: VmViewDeps): VmViewStore {
   const now = deps.now ?? Date.now;
   let view: VmView = EMPTY;
-  let written = JSON.stringify({ settings: null, devices: null });
+  const kept = (v: VmView) => JSON.stringify({ settings: v.settings, devices: v.devices, firewall: v.firewall });
+  let written = kept(EMPTY);
 
   async function save(): Promise<void> {
     // syncedAt alone does not make a write: the flash is spared a write per re-sync.
-    const content = JSON.stringify({ settings: view.settings, devices: view.devices });
+    const content = kept(view);
     if (content === written) return;
     await writeFileAtomic(deps.file, `${JSON.stringify(view, null, 2)}\n`, 0o644);
     written = content;
@@ -139,14 +184,15 @@ export function createVmView(deps: VmViewDeps): VmViewStore {
         next.settings = settingsFrom(await vm('GET', '/v1/dns'), await vm('GET', `/v1/dns/devices/${name}`), egressFor(await vm('GET', '/v1/egress'), paired.name));
       }
       if (parts.includes('devices')) next.devices = devicesFrom(await vm('GET', '/v1/devices'));
-      if (next.settings && next.devices) next.syncedAt = now();
+      if (parts.includes('firewall')) next.firewall = firewallFor(await vm('GET', '/v1/firewall'), paired.name);
+      if (next.settings && next.devices && next.firewall) next.syncedAt = now();
       view = next;
       await save().catch((e: Error) => deps.log(`could not keep the VM's settings in ${deps.file}: ${e.message}`));
     },
     current: () => view,
     async load() {
       view = (await readVmViewFile(deps.file)) ?? EMPTY;
-      written = JSON.stringify({ settings: view.settings, devices: view.devices });
+      written = kept(view);
     },
   };
 }

@@ -2,6 +2,7 @@ import { formatPrefix, parsePrefix } from '../../shared/cidr.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { checkInterfaceName } from '../../shared/interface-name.ts';
 import { dnsForwardRules, dnsRedirectChain, overlayGuardChain } from './dns-intercept.ts';
+import { isolationForwardRules, isolationInputChain, parseIsolated } from './isolation.ts';
 
 /** Our own nft table on the router; nothing else in the ruleset is ours. */
 export const KILL_SWITCH_TABLE = 'inet aerie_gw';
@@ -18,6 +19,8 @@ export interface KillSwitchInput {
   dnsIntercept?: boolean;
   /** Overlay prefixes: the router's own packets to them leave only by the tunnel (none: no guard). */
   overlay?: string[];
+  /** Home devices the owner fenced in (addresses or prefixes): isolation.ts. */
+  isolated?: string[];
 }
 
 const q = (name: string) => `"${name}"`;
@@ -29,7 +32,8 @@ const set = (names: string[]) => `{ ${names.map(q).join(', ')} }`;
 /**
  * The whole `table inet aerie_gw` as nft text, every rule commented: the
  * kill switch (forward chain) and, when asked, DNS interception and the
- * overlay guard (dns-intercept.ts).
+ * overlay guard (dns-intercept.ts) and the fence of isolated devices
+ * (isolation.ts).
  *
  * The forward chain has policy accept and only ever drops: in nftables a drop
  * in any base chain is final while an accept is not, so other firewalls on the
@@ -53,6 +57,7 @@ export function renderKillSwitch(input: KillSwitchInput): string {
   if (!Array.isArray(input.lanPrefixes)) throw new ValidationError('lanPrefixes', 'expected a list of prefixes');
   if (input.overlay !== undefined && !Array.isArray(input.overlay)) throw new ValidationError('overlay', 'expected a list of prefixes');
   const prefixes = input.lanPrefixes.map((p, i) => parsePrefix(p, `lanPrefixes[${i}]`));
+  const isolated = parseIsolated(input.isolated);
   const sources = (family: 4 | 6) => [...new Set(prefixes.filter((p) => p.family === family).map(formatPrefix))];
   // MSS = MTU - IP header - TCP header (RFC 879): 20 + 20 for IPv4, 40 + 20 for IPv6.
   const mss4 = input.mtu - 40;
@@ -77,6 +82,7 @@ export function renderKillSwitch(input: KillSwitchInput): string {
     `iifname ${q(tunnel)} meta nfproto ipv6 ${syn} tcp option maxseg size > ${mss6} tcp option maxseg size set ${mss6} comment "clamp MSS of IPv6 connections from the tunnel to its MTU"`,
     spoof(4),
     spoof(6),
+    ...isolationForwardRules(set(lan), isolated),
     `iifname ${set(lan)} oifname ${set(lan)} accept comment "LAN to LAN stays at home"`,
     `iifname ${q(tunnel)} oifname ${set(lan)} accept comment "the tunnel may reach the LAN (phones reaching home)"`,
     // With the kill switch off too: DNS enforcement does not depend on it.
@@ -102,6 +108,7 @@ export function renderKillSwitch(input: KillSwitchInput): string {
     `\t\ttype filter hook forward priority filter - 10; policy accept;`,
     ...rules.map((r) => `\t\t${r}`),
     `\t}`,
+    ...isolationInputChain(set(lan), isolated),
     ...overlayGuardChain(tunnel, input.overlay ?? []),
     `}`,
     '',

@@ -257,6 +257,7 @@ export function createLinuxPlatform(run: Runner, options: LinuxPlatformOptions):
       mtu: d.mtu,
       dnsIntercept: d.dns.intercept,
       overlay: d.overlay,
+      isolated: d.isolated ?? [],
     });
     const errors: Error[] = [];
     const step = async (what: string, fn: () => Promise<void>) => {

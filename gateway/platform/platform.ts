@@ -34,6 +34,11 @@ export interface GatewayDesired {
   rulePriority: number;
   /** Fail closed: LAN traffic leaves only through the tunnel. */
   killSwitch: boolean;
+  /**
+   * Home devices the owner fenced in on the VM (addresses or prefixes): the
+   * router keeps them from other home networks and its own services.
+   */
+  isolated?: string[];
   /** The VM's IPv6 /64 for the home: on this LAN interface, announced to its devices; null: none. */
   homeV6?: { interface: string; prefix: string } | null;
   dns: {

@@ -209,7 +209,7 @@ test('the daemon serves MQTT on the overlay (TCP and WebSocket /mqtt): peers by 
   await refusal(connectFrom(mqttPort, OWNER, { clientId: 'late' }));
 });
 
-test('routers hear of changes on the control channel: a DNS setting or a device, QoS 1, never retained', async () => {
+test('routers hear of changes on the control channel: a DNS setting, a device or the firewall, QoS 1, never retained', async () => {
   const { daemon, port, mqttPort } = await startPaired();
   try {
     const router = await connectFrom(mqttPort, GATEWAY, { clientId: 'aerie-gw-home', clean: false });
@@ -240,6 +240,11 @@ test('routers hear of changes on the control channel: a DNS setting or a device,
     const payload = JSON.parse(second!.payload);
     assert.equal(payload.keys, ['blockMode']);
     assert.type(payload.id, 'string', 'an id, so a repeated delivery is applied once');
+    // A firewall change: the router fences isolated devices in on its side too.
+    daemon.core.firewall.hosts.add({ name: 'camera', address: '192.0.2.140' });
+    const [, , third] = await box.wait(3);
+    assert.is(third!.topic, 'aerie/gw/home/cmd/settings-changed');
+    assert.equal(JSON.parse(third!.payload).keys, ['firewall']);
     await router.endAsync();
   } finally {
     await endClients();

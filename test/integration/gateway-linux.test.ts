@@ -361,6 +361,56 @@ test("overlay guard: with the tunnel interface gone, the router's own packets to
   assert.ok((await wgLink())?.up, 'the tunnel is back');
 });
 
+test('isolated devices: from a second LAN one answers the laptop but starts nothing towards it, and asks the router only for DNS', async () => {
+  const iot = await nets.add('iot');
+  const IOT4 = '198.51.100.140';
+  const IOT6 = '2001:db8:1b::140';
+  await link(router, 'lan1', iot, 'eth0');
+  await addresses(iot, 'eth0', `${IOT4}/26`, `${IOT6}/64`);
+  await addresses(router, 'lan1', '198.51.100.129/26', '2001:db8:1b::1/64');
+  await iot.ip('route', 'add', 'default', 'via', '198.51.100.129');
+  await iot.ip('-6', 'route', 'add', 'default', 'via', '2001:db8:1b::1');
+  const twoLans: GatewayDesired = {
+    ...desired,
+    lan: [...desired.lan, { interface: 'lan1', prefixes: ['198.51.100.128/26', '2001:db8:1b::/64'] }],
+  };
+  try {
+    await tagServer(router, 'router', 53, ['0.0.0.0', '::']);
+    await tagServer(router, 'router-admin', 8053, ['0.0.0.0', '::']);
+    await tagServer(lan, 'laptop', 8080, [LAN4, '2001:db8:1a::130']);
+    await tagServer(iot, 'camera', 8080, [IOT4, IOT6]);
+    await platform.set(twoLans);
+    assert.is((await probe(iot, 'tcp', LAN4, 8080)).data, 'laptop', 'before: the camera reaches the laptop');
+    await platform.set({ ...twoLans, isolated: [IOT4, '2001:db8:1b::/64'] });
+    for (const [from, to, what] of [[iot, LAN4, 'IPv4'], [iot, '2001:db8:1a::130', 'IPv6']] as const) {
+      for (const proto of ['tcp', 'udp'] as const) {
+        const r = await probe(from, proto, to, 8080, 1000);
+        assert.is(r.result, 'timeout', `the camera does not reach the laptop (${what}, ${proto}): ${JSON.stringify(r)}`);
+      }
+    }
+    for (const [to, what] of [[IOT4, 'IPv4'], [IOT6, 'IPv6']] as const) {
+      for (const proto of ['tcp', 'udp'] as const) {
+        const r = await probe(lan, proto, to, 8080);
+        assert.equal([r.result, r.data], ['answer', 'camera'], `the laptop reaches the camera and hears its answer (${what}, ${proto})`);
+      }
+    }
+    // Of the router's services: DNS, not the rest; the laptop is not fenced in.
+    for (const host of ['198.51.100.129', '2001:db8:1b::1']) {
+      assert.is((await probe(iot, 'udp', host, 53)).data, 'router', `the camera asks the router's DNS at ${host}`);
+      assert.is((await probe(iot, 'tcp', host, 8053, 1000)).result, 'timeout', `but reaches nothing else on it at ${host}`);
+    }
+    assert.is((await probe(lan, 'tcp', '192.0.2.129', 8053)).data, 'router-admin');
+    assert.match((await nftTable())!, /chain input/);
+    // Out of isolation: it reaches the laptop again, and the input chain is gone.
+    await platform.set(twoLans);
+    assert.is((await probe(iot, 'tcp', LAN4, 8080)).data, 'laptop');
+    assert.not.match((await nftTable())!, /chain input/);
+  } finally {
+    await stopStarted();
+    await platform.set(desired);
+  }
+});
+
 test('set(null) removes everything of ours; again is read-only; plain routing is back', async () => {
   await platform.set(null);
   assert.equal(await rules(4), []);

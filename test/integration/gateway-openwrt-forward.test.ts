@@ -11,7 +11,7 @@ import { requireRoot, setupOnce } from './setup.ts';
  * the zone forwardings, policy drop.
  *
  *   lan (192.0.2.130, spoofs 198.51.100.9) ── lan0 [router] aerie ── vm (203.0.113.129)
- *                                                    └── wan0 ── wan (198.51.100.1)
+ *   iot (198.51.100.140) ── lan1 ──┘   └── wan0 ── wan (198.51.100.1)
  */
 
 const nets = new NetnsSet(`aerie-t-owrt-${process.pid}`);
@@ -19,6 +19,8 @@ let lan: Netns;
 let router: Netns;
 let vm: Netns;
 let wan: Netns;
+let iot: Netns;
+const IOT = '198.51.100.140';
 
 const VM = '203.0.113.129';
 const WAN = '198.51.100.1';
@@ -33,15 +35,21 @@ function fw4Like(include: string): string {
     '    type filter hook forward priority filter; policy drop;',
     ...rules.map((r) => `    ${r}`),
     '    ct state vmap { established : accept, related : accept }',
-    '    iifname "lan0" oifname { "aerie", "wan0" } accept',
+    '    iifname { "lan0", "lan1" } oifname { "aerie", "wan0", "lan0", "lan1" } accept',
     '  }',
     '}',
     '',
   ].join('\n');
 }
 
-async function load(killSwitch: boolean): Promise<void> {
-  const include = renderForwardInclude({ tunnel: 'aerie', lanDevices: ['lan0'], lanPrefixes: ['192.0.2.128/25'], wanDevices: killSwitch ? ['wan0'] : null });
+async function load(killSwitch: boolean, isolated: string[] = []): Promise<void> {
+  const include = renderForwardInclude({
+    tunnel: 'aerie',
+    lanDevices: ['lan0', 'lan1'],
+    lanPrefixes: ['192.0.2.128/25', '198.51.100.128/26'],
+    wanDevices: killSwitch ? ['wan0'] : null,
+    isolated,
+  });
   await router.run(['nft', 'flush', 'ruleset']);
   await router.run(['nft', '-f', '-'], { input: fw4Like(include) });
 }
@@ -51,8 +59,12 @@ const pingFrom = async (source: string, dst: string) =>
 
 setupOnce(test, async () => {
   requireRoot('the fw4 include test', ['ip', 'nft', 'ping']);
-  [lan, router, vm, wan] = [await nets.add('lan'), await nets.add('router'), await nets.add('vm'), await nets.add('wan')];
+  [lan, router, vm, wan, iot] = [await nets.add('lan'), await nets.add('router'), await nets.add('vm'), await nets.add('wan'), await nets.add('iot')];
   await link(lan, 'eth0', router, 'lan0');
+  await link(iot, 'eth0', router, 'lan1');
+  await addresses(iot, 'eth0', `${IOT}/26`);
+  await addresses(router, 'lan1', '198.51.100.129/26');
+  await iot.ip('route', 'add', 'default', 'via', '198.51.100.129');
   await link(router, 'aerie', vm, 'eth0');
   await link(router, 'wan0', wan, 'eth0');
   await addresses(lan, 'eth0', '192.0.2.130/25', `${SPOOF}/32`);
@@ -90,6 +102,15 @@ test('the kill switch cuts a flow that was already open, in a chain where establ
   assert.ok(sent - received >= 10, `and cut after (${received} of ${sent} answered)`);
   assert.ok(await pings(lan, VM), 'the tunnel still works');
   assert.not.ok(await pingFrom(SPOOF, VM), 'and anti-spoofing still holds');
+});
+
+test('an isolated device on its own network answers the laptop but starts nothing towards it; the tunnel stays open to it', async () => {
+  await load(true, [IOT]);
+  assert.ok(await eventuallyPings(lan, IOT), 'the laptop reaches the isolated device, and its replies come back');
+  assert.not.ok(await eventuallyPings(iot, '192.0.2.130', 3), 'the isolated device does not reach the laptop, in three tries');
+  assert.ok(await eventuallyPings(iot, VM), 'into the tunnel it goes (the VM fences it in there)');
+  await load(true, []);
+  assert.ok(await eventuallyPings(iot, '192.0.2.130'), 'no longer isolated: it reaches the laptop');
 });
 
 test.run();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { vmCaller } from '../../gateway/vm-api.ts';
-import { createVmView, VM_VIEW_FILE } from '../../gateway/vm-view.ts';
+import { ALL_VM_VIEW_PARTS, createVmView, viewPartsFor, VM_VIEW_FILE } from '../../gateway/vm-view.ts';
 import { generateKeyPair } from '../../shared/keys.ts';
 import { vmApp } from './lib/vm-app.ts';
 import { pairRequest, vmStates } from './vm-state.ts';
@@ -44,7 +44,7 @@ async function setup() {
 test('a re-sync copies the VM-side switches and the devices; the file changes only when they do', async () => {
   const t = await setup();
   const view = t.make();
-  await view.refresh(['settings', 'devices']);
+  await view.refresh(ALL_VM_VIEW_PARTS);
   const v = view.current();
   assert.equal(v.settings, { blocking: true, blockMode: 'null', upstreams: ['udp:127.0.0.1'], egress: null });
   assert.equal(v.devices?.map((d) => `${d.name} ${d.role}`), [`${t.home.name} gateway`]);
@@ -52,7 +52,7 @@ test('a re-sync copies the VM-side switches and the devices; the file changes on
   assert.is(statSync(t.file).mode & 0o777, 0o644);
   const first = statSync(t.file);
 
-  await view.refresh(['settings', 'devices']);
+  await view.refresh(ALL_VM_VIEW_PARTS);
   assert.is(statSync(t.file).ino, first.ino, 'nothing changed: the flash is not written');
 
   // The owner changes things on the VM; the commands name the part.
@@ -76,7 +76,7 @@ test('a re-sync copies the VM-side switches and the devices; the file changes on
 test('the VM out of reach: the refresh fails and the last view stays; unpaired: an empty view', async () => {
   const t = await setup();
   const view = t.make();
-  await view.refresh(['settings', 'devices']);
+  await view.refresh(ALL_VM_VIEW_PARTS);
   const before = view.current();
   t.cut(true);
   try {
@@ -88,13 +88,42 @@ test('the VM out of reach: the refresh fails and the last view stays; unpaired: 
   assert.equal(view.current(), before);
   t.cut(false);
   t.unpair();
-  await view.refresh(['settings', 'devices']);
-  assert.equal(view.current(), { settings: null, devices: null, syncedAt: null });
+  await view.refresh(ALL_VM_VIEW_PARTS);
+  assert.equal(view.current(), { settings: null, devices: null, firewall: null, syncedAt: null });
+});
+
+test("the home's isolated devices: only this router's, only while isolated; kept in the file", async () => {
+  const t = await setup();
+  const other = t.core.pairing.redeem(pairRequest(t.core.pairing.createCode().code, { name: 'cabin', lanPrefixes: ['198.51.100.128/26'] }));
+  t.core.firewall.hosts.add({ name: 'camera', address: '192.0.2.140' });
+  t.core.firewall.hosts.add({ name: 'plugs', address: '2001:db8:1a::40/124' });
+  t.core.firewall.hosts.add({ name: 'tv', address: '192.0.2.150' });
+  t.core.firewall.hosts.add({ name: 'shed', address: '198.51.100.140' });
+  for (const name of ['camera', 'plugs', 'shed']) t.core.firewall.policies.set(name, { isolated: true });
+  const view = t.make();
+  await view.refresh(['firewall']);
+  assert.equal(view.current().firewall, { isolated: ['192.0.2.140', '2001:db8:1a::40/124'] }, `not the tv, not ${other.name}'s shed`);
+  assert.is(view.current().syncedAt, null, 'settings and devices not fetched yet');
+  const again = t.make();
+  await again.load();
+  assert.equal(again.current().firewall, view.current().firewall, 'a restarted daemon fences them in before it reaches the VM');
+  t.core.firewall.policies.set('camera', { isolated: false });
+  t.core.firewall.hosts.remove('plugs');
+  await view.refresh(['firewall']);
+  assert.equal(view.current().firewall, { isolated: [] });
+});
+
+test('which parts a command from the VM makes stale', () => {
+  assert.equal(viewPartsFor('settings-changed', { keys: ['firewall'] }), ['firewall']);
+  assert.equal(viewPartsFor('settings-changed', { keys: ['blockMode', 'egress'] }), ['settings']);
+  assert.equal(viewPartsFor('settings-changed', { keys: ['blockMode', 'firewall'] }), ['settings', 'firewall']);
+  assert.equal(viewPartsFor('settings-changed', { keys: [] }), ['settings', 'firewall'], 'no keys: the VM does not know which');
+  assert.equal(viewPartsFor('devices-changed', { devices: ['phone'] }), ['devices']);
 });
 
 test('a broken or foreign file is an empty view, not a crash', async () => {
   const t = await setup();
-  for (const content of ['{not json', '[]', '{"settings": 5, "devices": "x"}', '{"settings": {"blocking": "yes"}}']) {
+  for (const content of ['{not json', '[]', '{"settings": 5, "devices": "x"}', '{"settings": {"blocking": "yes"}}', '{"firewall": {"isolated": "192.0.2.140"}}']) {
     mkdirSync(join(t.file, '..'), { recursive: true });
     writeFileSync(t.file, content);
     const view = t.make();
@@ -102,6 +131,7 @@ test('a broken or foreign file is an empty view, not a crash', async () => {
     const v = view.current();
     assert.is(v.settings, null, content);
     assert.is(v.devices, null, content);
+    assert.is(v.firewall, null, content);
     assert.is(v.syncedAt, null, content);
   }
 });

@@ -15,7 +15,7 @@ const now = 1_700_000_000_000;
 
 function setup(tunnel: Partial<TunnelState> = {}) {
   let clock = now;
-  let view: VmView = { settings: null, devices: null, syncedAt: null };
+  let view: VmView = { settings: null, devices: null, firewall: null, syncedAt: null };
   let asked = 0;
   const state: TunnelState = {
     present: true,
@@ -46,7 +46,7 @@ test('tunnel, kill switch, WAN and counters; ad blocking as the VM last said', a
     wan: { up: true, interfaces: ['eth0'] },
     counters: { blockedQueries: 41, rxBytes: 500, txBytes: 700 },
   });
-  t.setView({ settings: { blocking: false, blockMode: 'null', upstreams: [], egress: null }, devices: [], syncedAt: now });
+  t.setView({ settings: { blocking: false, blockMode: 'null', upstreams: [], egress: null }, devices: [], firewall: null, syncedAt: now });
   const again = await t.read();
   assert.is(again.blocking, false);
   assert.is(again.counters.blockedQueries, 41, 'the VM is asked at most every 10 s');

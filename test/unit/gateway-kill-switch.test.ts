@@ -114,6 +114,32 @@ test('MSS clamping: path MTU into the tunnel, tunnel MTU for v4 and v6 out of it
   assert.match(text, /meta nfproto ipv6 .* maxseg size set 1220 /);
 });
 
+const isolated = ['198.51.100.140', '198.51.100.144/28', '2001:db8:1a::140'];
+
+test('isolated devices: no connection of theirs to another home network, only DNS, DHCP and time on the router', () => {
+  const text = renderKillSwitch({ ...base, ...dns, isolated });
+  golden('gateway-isolated.nft', text);
+  const lines = text.split('\n');
+  const fwd4 = lines.findIndex((l) => l.includes('iifname { "br-guest", "lan0" } oifname { "br-guest", "lan0" } ip saddr { 198.51.100.140/32, 198.51.100.144/28 } ct state & (established | related) == 0 drop'));
+  const fwd6 = lines.findIndex((l) => l.includes('ip6 saddr { 2001:db8:1a::140/128 } ct state & (established | related) == 0 drop'));
+  const lanAccept = lines.findIndex((l) => l.includes('"LAN to LAN stays at home"'));
+  assert.ok(fwd4 > 0 && fwd6 > 0 && fwd4 < lanAccept && fwd6 < lanAccept, 'both families, before the LAN-to-LAN accept');
+  assert.match(text, /chain input \{\n\t\ttype filter hook input priority filter - 10; policy accept;\n\t\tiifname \{ "br-guest", "lan0" \} ip saddr \{ 198\.51\.100\.140\/32, 198\.51\.100\.144\/28 \} ct state & \(established \| related\) == 0 meta l4proto \{ tcp, udp \} th dport != \{ 53, 67, 123, 547 \} drop/);
+  // Nobody isolated: no rule and no input chain; one family only: that family's rules only.
+  for (const none of [undefined, []]) assert.not.match(renderKillSwitch({ ...base, isolated: none }), /isolated|chain input/);
+  assert.not.match(renderKillSwitch({ ...base, isolated: ['198.51.100.140'] }), /ip6 saddr \{ 2001/);
+});
+
+test('isolated addresses are checked: a malformed one is refused, naming it', () => {
+  for (const bad of ['198.51.100.300', '198.51.100.0/24 } accept', '2001:db8::1/64', 42]) {
+    assert.throws(
+      () => renderKillSwitch({ ...base, isolated: ['198.51.100.140', bad as string] }),
+      (e: unknown) => e instanceof ValidationError && e.field === 'isolated[1]',
+      String(bad),
+    );
+  }
+});
+
 test('names that could change the rules are refused', () => {
   for (const bad of ['lan"0', 'lan*', 'a b', '', 'x'.repeat(16)]) {
     assert.throws(() => renderKillSwitch({ ...base, lanInterfaces: [bad] }), (e: unknown) => e instanceof ValidationError && e.field === 'lanInterfaces[0]');

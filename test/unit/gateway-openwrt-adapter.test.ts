@@ -195,6 +195,39 @@ test('the home\'s IPv6 /64 from the VM: on the LAN network and announced by odhc
   }
 });
 
+test('isolated devices: fw4 rules let them ask the router only for DNS, DHCP and time; the include keeps them off other networks; set(null) removes both', async () => {
+  const t = await setup();
+  try {
+    const before = t.sys.snapshot();
+    await t.platform.set({ ...desired, isolated: ['192.0.2.140', '192.0.2.144/28', '2001:db8:1a::140'] });
+    const snap = t.sys.snapshot();
+    const svc = section(snap, 'firewall', 'aerie_iso4_svc_0');
+    const drop = section(snap, 'firewall', 'aerie_iso4_0');
+    assert.equal(
+      [svc?.type, svc?.options['src'], svc?.options['src_ip'], svc?.options['family'], svc?.options['proto'], svc?.options['dest_port'], svc?.options['target']],
+      ['rule', 'lan', ['192.0.2.140/32', '192.0.2.144/28'], 'ipv4', 'tcp udp', '53 67 123 547', 'ACCEPT'],
+    );
+    assert.equal([drop?.options['src_ip'], drop?.options['dest'], drop?.options['target']], [['192.0.2.140/32', '192.0.2.144/28'], undefined, 'DROP']);
+    assert.equal(section(snap, 'firewall', 'aerie_iso6_0')?.options['src_ip'], ['2001:db8:1a::140/128']);
+    const names = snap['firewall']!.map((x) => x.name);
+    assert.ok(names.indexOf('aerie_iso4_svc_0') < names.indexOf('aerie_iso4_0'), 'the accept comes first');
+    const include = await readFile(t.forwardFile, 'utf8');
+    assert.match(include, /ip saddr \{ 192\.0\.2\.140\/32, 192\.0\.2\.144\/28 \} ct state & \(established \| related\) == 0 drop comment "isolated device:/);
+    // Nobody isolated any more: the rules go, the store is as before once Aerie is removed.
+    await t.platform.set(desired);
+    assert.not.ok(t.sys.snapshot()['firewall']!.some((x) => x.name.startsWith('aerie_iso')));
+    assert.not.match(await readFile(t.forwardFile, 'utf8'), /isolated/);
+    await t.make().set(null);
+    assert.equal(t.sys.snapshot(), before);
+    // A malformed address is refused before anything changes.
+    const err = await t.platform.set({ ...desired, isolated: ['192.0.2.300'] }).catch((e: unknown) => e);
+    assert.ok(err instanceof ValidationError && err.field === 'isolated[0]', String(err));
+    assert.equal(t.sys.snapshot(), before);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 test('kill switch off and on again: the LAN forwarding comes back as it was, the fallback routes and kill switch rules go', async () => {
   const fixture = openwrtDefaults();
   fixture.firewall!.find((s) => s.type === 'forwarding')!.options!.enabled = '1';

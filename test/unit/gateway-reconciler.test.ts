@@ -23,6 +23,8 @@ function world(
     vmKernelAnswers: false,
     rx: 0,
     failSet: false,
+    /** The VM's isolated devices of this home, as the router last fetched them. */
+    isolated: [] as string[],
     dns: new Map([['vm.example', '203.0.113.10']]),
     resolves: 0,
     sets,
@@ -47,6 +49,7 @@ function world(
   };
   const reconciler = createReconciler({
     platform,
+    isolated: () => w.isolated,
     load: async () => {
       if (loaded instanceof Error) throw loaded;
       return loaded;
@@ -204,6 +207,24 @@ test('after a lost probe the confirming one comes at the fast tick, not the slow
   assert.is(w.sets.at(-1)!.peer.generation, 1);
   // One slow tick to the first loss, one fast tick to the second (two slow ones would be 600 ms).
   assert.ok(elapsed < 500, `re-created after ${elapsed} ms`);
+});
+
+test('the VM isolates a device: the next pass applies it at once, not at the reconcile interval', async () => {
+  const { w, reconciler } = world();
+  await reconciler.pass();
+  assert.equal(w.sets[0]!.isolated, []);
+  await reconciler.pass();
+  assert.is(w.sets.length, 1, 'nothing new: nothing applied');
+  w.isolated = ['192.0.2.140'];
+  await reconciler.pass();
+  assert.is(w.sets.length, 2);
+  assert.equal(w.sets[1]!.isolated, ['192.0.2.140']);
+  w.failSet = true;
+  w.isolated = [];
+  await reconciler.pass();
+  w.failSet = false;
+  await reconciler.pass();
+  assert.equal(w.sets.at(-1)!.isolated, [], 'a failed apply is tried again at the next pass');
 });
 
 test('disabled in config: set(null), again on every interval', async () => {

@@ -56,12 +56,16 @@ test('the VM-side settings as the daemon last copied them', async () => {
   const view = {
     settings: { blocking: true, blockMode: 'nxdomain', upstreams: ['udp:127.0.0.1'], egress: { v4: '203.0.113.11', v6: '2001:db8:203::77' } },
     devices: [{ name: 'home', role: 'gateway', addresses: [] }, { name: 'phone', role: 'owner', addresses: [] }],
+    firewall: { isolated: ['198.51.100.140'] },
     syncedAt: Date.UTC(2026, 10, 27, 12, 0, 5),
   };
   const s = await readStatus({ configPath: 'x', config, platform: platform(live), now: () => now, view });
   assert.equal(s.vm, view);
   assert.match(formatStatus(s), /^vm settings: +ad blocking on \(blocked names answered NXDOMAIN\); 2 devices; fetched at 2026-11-27T12:00:05Z$/m);
   assert.match(formatStatus(s), /^websites see: +203\.0\.113\.11, 2001:db8:203::77 \(temporary addresses of the VM\)$/m);
+  assert.match(formatStatus(s), /^isolated: +198\.51\.100\.140: reach DNS and MQTT on the VM, and on this router only DNS, DHCP and time$/m);
+  assert.match(formatStatus(await readStatus({ configPath: 'x', config, platform: platform(live), now: () => now, view: { ...view, firewall: null } })), /vm settings/);
+  assert.not.match(formatStatus(await readStatus({ configPath: 'x', config, platform: platform(live), now: () => now, view: { ...view, firewall: null } })), /^isolated:/m);
   const off = { ...view, settings: { ...view.settings, blocking: false, egress: null } };
   assert.match(formatStatus(await readStatus({ configPath: 'x', config, platform: platform(live), now: () => now, view: off })), /^vm settings: +ad blocking off; 2 devices/m);
   assert.match(formatStatus(await readStatus({ configPath: 'x', config, platform: platform(live), now: () => now, view: off })), /^websites see: +the VM's own address 203\.0\.113\.10$/m);

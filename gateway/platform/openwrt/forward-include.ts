@@ -1,5 +1,6 @@
 import { formatPrefix, parsePrefix, type Family, type Prefix } from '../../../shared/cidr.ts';
 import { checkInterfaceName } from '../../../shared/interface-name.ts';
+import { isolationForwardRules, parseIsolated } from '../isolation.ts';
 
 /**
  * The nft rules of the fw4 include `aerie_forward` (type nftables, position
@@ -28,6 +29,9 @@ import { checkInterfaceName } from '../../../shared/interface-name.ts';
  * drop everything between the LAN and any device that is neither the tunnel
  * nor the LAN.
  *
+ * Isolated devices (isolation.ts) start no connection to another home
+ * network; their input half is a pair of fw4 rules (plan-firewall.ts).
+ *
  * Devices are matched by name (iifname/oifname), so the rules load while a
  * device is absent.
  */
@@ -42,6 +46,8 @@ export interface ForwardIncludeInput {
   lanPrefixes: string[];
   /** The WAN devices when the kill switch is on; null when it is off. */
   wanDevices: string[] | null;
+  /** Home devices the owner isolated: they start no connection to another home network (isolation.ts). */
+  isolated?: string[];
 }
 
 const set = (names: string[]) => `{ ${names.map((n) => `"${n}"`).join(', ')} }`;
@@ -69,6 +75,7 @@ export function renderForwardInclude(input: ForwardIncludeInput): string {
     `# Written by aerie-gateway for fw4 (config include 'aerie_forward'). Edits are overwritten.`,
     spoof(4),
     spoof(6),
+    ...isolationForwardRules(set(lan), parseIsolated(input.isolated)),
     ...(input.wanDevices ? killSwitchRules(tunnel, lan, plainNames(input.wanDevices)) : []),
     '',
   ].join('\n');

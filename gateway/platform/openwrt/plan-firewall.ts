@@ -1,3 +1,4 @@
+import { parseIsolated, ROUTER_SERVICES } from '../isolation.ts';
 import type { GatewayDesired } from '../platform.ts';
 import { KILL_SWITCH_ROUTES } from './plan-network.ts';
 import { sectionsOfType, upstreamZones, zoneName, type SystemView } from './system-view.ts';
@@ -57,6 +58,22 @@ export function planFirewall(d: GatewayDesired, lanZones: string[], includePath:
           proto: 'tcp udp',
           target: 'REJECT',
         },
+      });
+    });
+  }
+  // Isolated devices reach only DNS, DHCP and time on the router (isolation.ts); the forward half is in the include.
+  const isolated = parseIsolated(d.isolated);
+  for (const family of [4, 6] as const) {
+    if (isolated[family].length === 0) continue;
+    lanZones.forEach((zone, z) => {
+      const common = { src: zone, src_ip: isolated[family], family: `ipv${family}`, proto: 'tcp udp' };
+      out.set(`${PREFIX}iso${family}_svc_${z}`, {
+        type: 'rule',
+        options: { name: `Aerie: isolated devices may ask this router for DNS, DHCP and time (IPv${family})`, ...common, dest_port: ROUTER_SERVICES.join(' '), target: 'ACCEPT' },
+      });
+      out.set(`${PREFIX}iso${family}_${z}`, {
+        type: 'rule',
+        options: { name: `Aerie: isolated devices reach nothing else on this router (IPv${family})`, ...common, target: 'DROP' },
       });
     });
   }

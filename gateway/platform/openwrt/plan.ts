@@ -37,8 +37,9 @@ import { sameOption, type UciConfigName, type UciOption, type UciSection } from 
  * firewall: zone aerie_zone ('aerie', MSS clamped); forwarding aerie_fwd_Z
  *           (LAN zone → aerie) and aerie_back_Z (aerie → LAN zone);
  *           redirect aerie_dns_Z and rule aerie_dot_Z (DNS interception);
- *           include aerie_forward (anti-spoofing always, kill switch when on:
- *           forward-include.ts).
+ *           rules aerie_iso4_svc_Z, aerie_iso4_Z (and 6) for isolated devices;
+ *           include aerie_forward (anti-spoofing always, kill switch when on,
+ *           isolated devices: forward-include.ts).
  * Options in sections that are not ours: `enabled '0'` on the LAN's
  * forwardings to the WAN zones (kill switch) and `server`/`noresolv` of the
  * first dnsmasq section; their old values are remembered (remembered.ts).
@@ -142,6 +143,7 @@ export function planUci(input: PlanInput): UciPlan {
       lanDevices: d.lan.map((l) => l.interface),
       lanPrefixes: d.lan.flatMap((l) => l.prefixes),
       wanDevices: d.killSwitch ? devicesOfZones(view, upstream) : null,
+      isolated: d.isolated ?? [],
     });
     // dnsmasq forwards to the VM's resolver. The Linux adapter's resolvFile has no use here:
     // OpenWrt configures dnsmasq through UCI (its init script writes the real config from it).

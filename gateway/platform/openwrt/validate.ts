@@ -4,6 +4,7 @@ import { checkInterfaceName } from '../../../shared/interface-name.ts';
 import { decodeKey } from '../../../shared/keys.ts';
 import { parseEndpoint } from '../../../shared/pairing-code.ts';
 import { canonicalAllowedIp } from '../../../shared/wg-conf.ts';
+import { parseIsolated } from '../isolation.ts';
 import type { GatewayDesired } from '../platform.ts';
 import { checkResolvFilePath } from '../resolv-file.ts';
 import { UCI_NAME } from './uci.ts';
@@ -49,4 +50,5 @@ export function validateDesired(d: GatewayDesired): void {
   d.dns.servers.forEach((a, i) => parseAddress(a, `dns.servers[${i}]`));
   // Only checked, for the same answers as on Linux: dnsmasq is configured through UCI here (see plan.ts).
   if (d.dns.resolvFile !== null) checkResolvFilePath(d.dns.resolvFile, 'dns.resolvFile');
+  parseIsolated(d.isolated);
 }
