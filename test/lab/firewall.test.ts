@@ -1,9 +1,11 @@
 // Lab: the VM's firewall. The internet cannot reach the VM's tunnel services
 // (API, DNS, MQTT) or any home device through the VM, even with a route that
 // points at them; a home service is reachable from the internet only while it
-// is published; a LAN host fenced in ("isolated") reaches only DNS and MQTT on
-// the VM, while the owner's phone still reaches it; a device with its internet
-// blocked cannot go out; and the firewall counts what it refused per device.
+// is published; an IoT device fenced in ("isolated") on its own home network
+// reaches only DNS and MQTT on the VM, neither the internet nor the laptop nor
+// the router's own services, while the laptop and the owner's phone still
+// reach it; a device with its internet blocked cannot go out; and the
+// firewall counts what it refused per device.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ADDR, LAPTOP_PORT, NODE24, PREFIX, REPO_ROOT, URLS, createLab, waitFor, type Lab } from './lib/lab.ts';
@@ -15,10 +17,9 @@ let lab: Lab | undefined;
 let aerie: Aerie;
 const VM = ADDR.vm.v4;
 const TUNNEL = ADDR.vmTunnel.v4;
-/** A second address of the laptop's: the "IoT device" the owner fences in. */
-const IOT = { v4: '192.0.2.140' };
 const PUBLIC_PORT = 8444;
 const CAMERA_PORT = 7000;
+const ROUTER_ADMIN_PORT = 8053;
 const TAG_SERVER = `${REPO_ROOT}/test/lab/servers/tag-server.ts`;
 
 /** From the internet namespace, a route that sends the overlay and one home address to the VM, as an attacker's would. */
@@ -34,7 +35,8 @@ test.after(async () => {
 
 test('set up: paired router, a phone, the firewall applied', async () => {
   lab = await createLab({ lockWaitMs: 180_000 });
-  aerie = await pairedAerie(lab);
+  // The IoT devices have a network of their own (lan1): between two networks the router can fence them in.
+  aerie = await pairedAerie(lab, { lanInterfaces: ['lan0', 'lan1'] });
   await aerie.addPhone();
   await aerie.startRouterDns();
   const { stdout } = await aerie.cloudCli(['firewall', 'print']);
@@ -80,34 +82,53 @@ test('a published home service is reachable from the internet, and stops being r
   });
 });
 
-test('an isolated LAN host reaches DNS and MQTT on the VM but not the internet; the phone still reaches it', async () => {
-  await lab!.run('lan', ['ip', 'addr', 'add', `${IOT.v4}/25`, 'dev', 'eth0'], { allowFail: true });
-  await aerie.cloudCli(['firewall', 'host', 'add', 'camera', IOT.v4]);
-  const viaIot = (url: string) => lab!.fetch('lan', url, { timeoutMs: 1500, from: IOT.v4 });
+test('an isolated IoT device reaches DNS and MQTT but not the internet, the laptop or the router; the laptop and the phone reach it', async () => {
+  const viaIot = (url: string) => lab!.fetch('iot', url, { timeoutMs: 1500 });
   assert.ok((await viaIot(URLS.website4)).ok, 'before: the camera goes out');
-  await aerie.cloudCli(['firewall', 'policy', 'camera', '--isolated', 'on']);
-  await waitFor('the camera to be fenced in', async () => (await viaIot(URLS.website4)).status === 0, { timeoutMs: 10_000, intervalMs: 250 });
-  assert.is((await viaIot(`http://${TUNNEL}/v1/health`)).status, 0, 'not the API either');
-  // The router intercepts the LAN's DNS and asks the VM; the camera's names still resolve.
-  const dns = await dig(lab!, 'lan', ADDR.routerLan.v4, 'phone.aerie.internal', { extra: ['-b', IOT.v4], timeoutS: 2 });
-  assert.is(dns.status, 'NOERROR', `DNS through the router and the VM: ${JSON.stringify(dns)}`);
-  const mqtt = await probePort(lab!, 'lan', 'tcp', TUNNEL, 1883, 2000, IOT.v4);
-  assert.ok(['connected', 'answer'].includes(mqtt.result), `MQTT on the VM: ${JSON.stringify(mqtt)}`);
-  // The laptop (another address of the home) is not fenced in; the owner's phone may reach the camera.
-  assert.ok((await lab!.fetch('lan', URLS.website4, { timeoutMs: 3000 })).ok, 'the laptop still goes out');
-  const camera = lab!.spawn('lan', [NODE24, TAG_SERVER, 'camera', String(CAMERA_PORT), IOT.v4, '--tcp-only'], { logFile: 'camera.log' });
+  assert.ok((await viaIot(URLS.laptop4)).ok, 'before: the camera reaches the laptop');
+  assert.ok((await viaIot(URLS.website6)).ok, 'before: and over IPv6');
+  const routerAdmin = lab!.spawn('router', [NODE24, TAG_SERVER, 'router-admin', String(ROUTER_ADMIN_PORT), ADDR.routerIot.v4, ADDR.routerLan.v4, '--tcp-only'], {
+    logFile: 'router-admin.log',
+  });
+  const camera = lab!.spawn('iot', [NODE24, TAG_SERVER, 'camera', String(CAMERA_PORT), ADDR.iot.v4, ADDR.iot.v6, '--tcp-only'], { logFile: 'camera.log' });
   try {
-    await waitFor('the camera\'s service', async () => (await probePort(lab!, 'lan', 'tcp', IOT.v4, CAMERA_PORT, 1000)).result === 'answer', {
-      timeoutMs: 10_000,
-      intervalMs: 200,
-    });
-    const r = await probePort(lab!, 'phone', 'tcp', IOT.v4, CAMERA_PORT, 3000);
-    assert.equal([r.result, r.data], ['answer', 'camera'], `the phone reaches the camera: ${JSON.stringify(r)}`);
+    await waitFor('the camera\'s and the router\'s services', async () =>
+      (await probePort(lab!, 'iot', 'tcp', ADDR.iot.v4, CAMERA_PORT, 1000)).result === 'answer' &&
+      (await probePort(lab!, 'iot', 'tcp', ADDR.routerIot.v4, ROUTER_ADMIN_PORT, 1000)).result === 'answer', { timeoutMs: 10_000, intervalMs: 200 });
+    // A device with IPv6 is named by both its addresses (one LAN host each) until the router reports leases.
+    await aerie.cloudCli(['firewall', 'host', 'add', 'camera', ADDR.iot.v4]);
+    await aerie.cloudCli(['firewall', 'host', 'add', 'camera-v6', ADDR.iot.v6]);
+    for (const host of ['camera', 'camera-v6']) await aerie.cloudCli(['firewall', 'policy', host, '--isolated', 'on']);
+    // The VM fences it off the internet; the router, told on the control channel, off the rest of the home.
+    await waitFor('the camera to be fenced in', async () =>
+      (await viaIot(URLS.website4)).status === 0 && (await viaIot(URLS.laptop4)).status === 0, { timeoutMs: 10_000, intervalMs: 250 });
+    assert.is((await viaIot(URLS.website6)).status, 0, 'nor the internet over IPv6');
+    assert.is((await viaIot(URLS.laptop6)).status, 0, 'nor the laptop over IPv6');
+    assert.is((await viaIot(`http://${TUNNEL}/v1/health`)).status, 0, 'not the VM\'s API');
+    const admin = await probePort(lab!, 'iot', 'tcp', ADDR.routerIot.v4, ROUTER_ADMIN_PORT, 1500);
+    assert.is(admin.result, 'timeout', `not the router's own services: ${JSON.stringify(admin)}`);
+    assert.is((await probePort(lab!, 'lan', 'tcp', ADDR.routerLan.v4, ROUTER_ADMIN_PORT, 1500)).data, 'router-admin', 'the laptop still reaches them');
+    // DNS: the router answers (the query goes on to the VM through the tunnel); MQTT on the VM.
+    const dns = await dig(lab!, 'iot', ADDR.routerIot.v4, 'phone.aerie.internal', { timeoutS: 2 });
+    assert.is(dns.status, 'NOERROR', `DNS through the router and the VM: ${JSON.stringify(dns)}`);
+    const anyServer = await dig(lab!, 'iot', ADDR.labDns.v4, 'phone.aerie.internal', { timeoutS: 2 });
+    assert.is(anyServer.status, 'NOERROR', `DNS to any address is answered by the router: ${JSON.stringify(anyServer)}`);
+    const mqtt = await probePort(lab!, 'iot', 'tcp', TUNNEL, 1883, 2000);
+    assert.ok(['connected', 'answer'].includes(mqtt.result), `MQTT on the VM: ${JSON.stringify(mqtt)}`);
+    // The owner's devices reach the camera, at home and away.
+    for (const [from, to] of [['lan', ADDR.iot.v4], ['lan', ADDR.iot.v6], ['phone', ADDR.iot.v4]] as const) {
+      const r = await probePort(lab!, from, 'tcp', to, CAMERA_PORT, 3000);
+      assert.equal([r.result, r.data], ['answer', 'camera'], `${from} reaches the camera at ${to}: ${JSON.stringify(r)}`);
+    }
+    assert.ok((await lab!.fetch('lan', URLS.website4, { timeoutMs: 3000 })).ok, 'the laptop is not fenced in');
+    const status = (await aerie.gatewayCli(['status'])).stdout;
+    assert.match(status, /^isolated: +198\.51\.100\.140, 2001:db8:1c::140: /m, 'the router says whom it fences in');
   } finally {
     await lab!.stop(camera);
+    await lab!.stop(routerAdmin);
   }
-  await aerie.cloudCli(['firewall', 'policy', 'camera', '--isolated', 'off']);
-  await waitFor('the camera out again', async () => (await viaIot(URLS.website4)).ok, { timeoutMs: 10_000, intervalMs: 250 });
+  for (const host of ['camera', 'camera-v6']) await aerie.cloudCli(['firewall', 'policy', host, '--isolated', 'off']);
+  await waitFor('the camera out again', async () => (await viaIot(URLS.website4)).ok && (await viaIot(URLS.laptop4)).ok, { timeoutMs: 10_000, intervalMs: 250 });
 });
 
 test('a phone with its internet blocked cannot go out but still reaches home; the rules count it', async () => {

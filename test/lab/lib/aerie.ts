@@ -41,8 +41,8 @@ export interface Aerie {
   startGateway(): Promise<LabProcess>;
   /** `aerie-cloud pair` → the code, one line. */
   pairingCode(): Promise<string>;
-  /** `aerie-gateway pair CODE --lan-interface lan0`, then `dnsResolvFile` set in its config, as a router package would. */
-  pairGateway(code: string): Promise<void>;
+  /** `aerie-gateway pair CODE --lan-interface lan0` (or those named), then `dnsResolvFile` set in its config, as a router package would. */
+  pairGateway(code: string, lanInterfaces?: string[]): Promise<void>;
   /** dnsmasq in the router, on the LAN addresses, forwarding to what the gateway writes to routerResolvFile. */
   startRouterDns(): Promise<LabProcess>;
   /**
@@ -158,8 +158,8 @@ export async function setUpAerie(lab: Lab, opts: AerieOptions = {}): Promise<Aer
       if (!/^AERIE1-[A-Z2-7]+$/.test(code)) throw new Error(`aerie-cloud pair printed no code: ${JSON.stringify(stdout)}`);
       return code;
     },
-    async pairGateway(code) {
-      await gatewayCli(['pair', code, '--lan-interface', 'lan0', '--name', 'home']);
+    async pairGateway(code, lanInterfaces = ['lan0']) {
+      await gatewayCli(['pair', code, ...lanInterfaces.flatMap((l) => ['--lan-interface', l]), '--name', 'home']);
       const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
       writeFileSync(configPath, `${JSON.stringify({ ...config, dnsResolvFile: routerResolvFile }, null, 2)}\n`);
     },
@@ -190,10 +190,10 @@ export async function setUpAerie(lab: Lab, opts: AerieOptions = {}): Promise<Aer
 }
 
 /** Paired and running: the cloud serves, the router is paired and its daemon has the tunnel up. */
-export async function pairedAerie(lab: Lab): Promise<Aerie> {
+export async function pairedAerie(lab: Lab, opts: { lanInterfaces?: string[] } = {}): Promise<Aerie> {
   const aerie = await setUpAerie(lab);
   await aerie.startCloud();
-  await aerie.pairGateway(await aerie.pairingCode());
+  await aerie.pairGateway(await aerie.pairingCode(), opts.lanInterfaces);
   await aerie.startGateway();
   await aerie.waitLaptopThroughVm();
   return aerie;

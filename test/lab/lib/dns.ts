@@ -127,9 +127,10 @@ export function routerDnsArgv(resolvFile: string): string[] {
     '--no-hosts',
     `--resolv-file=${resolvFile}`,
     '--strict-order',
-    // Every address of the LAN interface, the home's IPv6 from the VM included (added later, hence
+    // Every address of the LAN interfaces, the home's IPv6 from the VM included (added later, hence
     // bind-dynamic): the router's DNS redirect and its announcements may name any of them.
     '--interface=lan0',
+    '--interface=lan1',
     '--bind-dynamic',
     '--cache-size=0',
     '--pid-file=',

@@ -1,10 +1,12 @@
 /**
- * The lab's fixed topology: five namespaces joined by veth pairs, addresses
+ * The lab's fixed topology: six namespaces joined by veth pairs, addresses
  * from the documentation ranges only (RFC 5737, RFC 3849). Every test and the
- * demo use these names and addresses.
+ * demo use these names and addresses. `iot` is a second home network on the
+ * router (an IoT SSID or VLAN); it is one of Aerie's LAN interfaces only in
+ * the labs that pair with it.
  */
 
-export const HOSTS = ['lan', 'router', 'internet', 'vm', 'phone'] as const;
+export const HOSTS = ['lan', 'router', 'internet', 'vm', 'phone', 'iot'] as const;
 export type Host = (typeof HOSTS)[number];
 
 export interface LinkEnd {
@@ -23,6 +25,10 @@ export const LINKS: readonly Link[] = [
   {
     a: { host: 'lan', ifname: 'eth0', addresses: ['192.0.2.130/25', '2001:db8:1a::130/64'] },
     b: { host: 'router', ifname: 'lan0', addresses: ['192.0.2.129/25', '2001:db8:1a::1/64'] },
+  },
+  {
+    a: { host: 'iot', ifname: 'eth0', addresses: ['198.51.100.140/26', '2001:db8:1c::140/64'] },
+    b: { host: 'router', ifname: 'lan1', addresses: ['198.51.100.129/26', '2001:db8:1c::1/64'] },
   },
   {
     a: { host: 'router', ifname: 'wan0', addresses: ['198.51.100.2/25', '2001:db8:100::2/64'] },
@@ -49,6 +55,8 @@ export interface StaticRoute {
 export const ROUTES: readonly StaticRoute[] = [
   { host: 'lan', dev: 'eth0', to: 'default', via: '192.0.2.129' },
   { host: 'lan', dev: 'eth0', to: 'default', via: '2001:db8:1a::1' },
+  { host: 'iot', dev: 'eth0', to: 'default', via: '198.51.100.129' },
+  { host: 'iot', dev: 'eth0', to: 'default', via: '2001:db8:1c::1' },
   { host: 'router', dev: 'wan0', to: 'default', via: '198.51.100.1' },
   { host: 'router', dev: 'wan0', to: 'default', via: '2001:db8:100::1' },
   { host: 'vm', dev: 'eth0', to: 'default', via: '203.0.113.1' },
@@ -71,6 +79,9 @@ export const WEBSITE_IF = 'web';
 export const ADDR = {
   laptop: { v4: '192.0.2.130', v6: '2001:db8:1a::130' },
   routerLan: { v4: '192.0.2.129', v6: '2001:db8:1a::1' },
+  /** A device on the second home network (lan1), and the router there. */
+  iot: { v4: '198.51.100.140', v6: '2001:db8:1c::140' },
+  routerIot: { v4: '198.51.100.129', v6: '2001:db8:1c::1' },
   routerWan: { v4: '198.51.100.2', v6: '2001:db8:100::2' },
   ispRouter: { v4: '198.51.100.1', v6: '2001:db8:100::1' },
   vm: { v4: '203.0.113.10', v6: '2001:db8:203::10' },
@@ -88,6 +99,7 @@ export const ADDR = {
 export const PREFIX = {
   overlay: { v4: '203.0.113.128/25', v6: '2001:db8:a0::/64' },
   homeLan: { v4: '192.0.2.128/25', v6: '2001:db8:1a::/64' },
+  iotLan: { v4: '198.51.100.128/26', v6: '2001:db8:1c::/64' },
 } as const;
 
 export const LAPTOP_PORT = 8080;
