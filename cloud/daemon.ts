@@ -33,6 +33,7 @@ import { hostOriginGuard } from './api/request-guard.ts';
 import { collectGarbage } from './node-flags.ts';
 import type { Firewall } from './firewall/apply.ts';
 import type { FirewallDesired, FirewallEgress } from './firewall/desired.ts';
+import { portInUseCheck } from './firewall/listening.ts';
 import { renderFirewall } from './firewall/render.ts';
 import { DEFAULT_PAIRING_PORT, StateError, type CloudState } from './state-dir.ts';
 import type { Store } from './store/store.ts';
@@ -166,6 +167,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     peerStats: () => hub.show(),
     localPrefixes: () => localPrefixes,
     egressWan: () => wanView,
+    portInUse: portInUseCheck(state.overlay),
   });
   // Temporary addresses of the IPv6 pool live on the WAN interface while connections may use them.
   const egressAddresses = createEgressAddresses(run, { stateFile: join(deps.stateDir, EGRESS_ADDRESSES_FILE) });

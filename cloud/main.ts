@@ -19,6 +19,7 @@ import { createDnsControl, ownNames, toListSources } from './dns/control.ts';
 import { createListManager } from './dns/lists/blocklist.ts';
 import { startDaemon } from './daemon.ts';
 import { createFirewall } from './firewall/apply.ts';
+import { portInUseCheck } from './firewall/listening.ts';
 import type { WanView } from './egress/pool.ts';
 import { defaultRouteDevice, readWanView } from './egress/wan.ts';
 import { DEFAULT_STATE_DIR, initState, openState, StateError } from './state-dir.ts';
@@ -90,7 +91,7 @@ async function client(stateDir: string, opts: ClientOptions = {}): Promise<{ api
       const iface = state.wanInterface ?? (await defaultRouteDevice(run).catch(() => null));
       wan = iface === null ? undefined : await readWanView(run, iface).catch(() => undefined);
     }
-    const core = createCore({ store, config: state, ...(wan && { egressWan: () => wan }) });
+    const core = createCore({ store, config: state, portInUse: portInUseCheck(state.overlay), ...(wan && { egressWan: () => wan }) });
     let dns;
     if (opts.dns) {
       const lists = createListManager({ dir: join(stateDir, 'lists'), sources: toListSources(store.dns.lists()), ...ownNames(store) });

@@ -31,6 +31,8 @@ export interface CoreDeps {
   egressWan?: () => WanView;
   /** 16 random bytes per call for egress picks (tests drive it; default crypto). */
   egressRandom?: () => Uint8Array;
+  /** A publish's port in use on the VM (cloud/firewall/listening.ts); absent: not checked. */
+  portInUse?: (proto: 'tcp' | 'udp', port: number) => string | null;
   /** Failures of POST /v1/pair per source address (default 5 a minute). */
   pairLimiter?: RateLimiter;
   /** Failed MQTT logins per source address (default 5 a minute). */
@@ -66,7 +68,7 @@ export function createCore(deps: CoreDeps): Core {
     pairing: createPairing({ ...inner, ...(deps.localPrefixes && { localPrefixes: deps.localPrefixes }) }),
     pairLimiter: deps.pairLimiter ?? createRateLimiter({ now }),
     mqtt: createMqtt({ ...inner, limiter: deps.mqttLimiter ?? createRateLimiter({ now }) }),
-    firewall: createFirewallCore(inner),
+    firewall: createFirewallCore({ ...inner, ...(deps.portInUse && { portInUse: deps.portInUse }) }),
     egress: createEgressCore({
       ...inner,
       ...(deps.egressWan && { wan: deps.egressWan }),

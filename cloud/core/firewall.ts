@@ -82,6 +82,8 @@ export interface FirewallCoreDeps {
   now: () => number;
   /** The VM's tunnel-only services; default TUNNEL_PORTS. */
   tunnelPorts?: { api: number; dns: number; mqtt: number };
+  /** Which program of the VM listens on proto/port where the internet reaches it, or null (cloud/firewall/listening.ts). */
+  portInUse?: (proto: 'tcp' | 'udp', port: number) => string | null;
 }
 
 /** The gateway whose home prefix holds all of `p`, or undefined. */
@@ -259,6 +261,9 @@ export function createFirewallCore(deps: FirewallCoreDeps): FirewallCore {
       const toAddress = formatAddress(to);
       const own = ownPort(proto, port);
       if (own) throw new ValidationError('port', `${port}/${proto} is ${own}; publish the service on another public port`);
+      // A publish would take the port from it without a word.
+      const busy = deps.portInUse?.(proto, port);
+      if (busy) throw new ValidationError('port', `${port}/${proto} is in use: ${busy}; publish the service on another public port or stop that program`);
       const row: FirewallPublishRow = { name, proto, port, toAddress, toPort, createdAt: now() };
       store.transaction(() => {
         if (store.firewall.publish(name)) throw new CoreError('conflict', `a publish named "${name}" already exists; unpublish it first or pick another name`);

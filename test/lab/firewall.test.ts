@@ -20,6 +20,7 @@ const TUNNEL = ADDR.vmTunnel.v4;
 const PUBLIC_PORT = 8444;
 const CAMERA_PORT = 7000;
 const ROUTER_ADMIN_PORT = 8053;
+const VM_SERVICE_PORT = 8445;
 const TAG_SERVER = `${REPO_ROOT}/test/lab/servers/tag-server.ts`;
 
 /** From the internet namespace, a route that sends the overlay and one home address to the VM, as an attacker's would. */
@@ -75,6 +76,17 @@ test('a published home service is reachable from the internet, and stops being r
   assert.match(r.body, /^laptop /, 'the laptop answered');
   const bad = await aerie.cloudCli(['publish', 'again', '--port', String(PUBLIC_PORT), '--to', `${ADDR.laptop.v4}:22`], { allowFail: true });
   assert.is(bad.code, 1, 'the same port twice is refused');
+  // A port a program of the VM listens on is not taken from it.
+  const vmService = lab!.spawn('vm', [NODE24, TAG_SERVER, 'vm-web', String(VM_SERVICE_PORT), '0.0.0.0', '--tcp-only'], { logFile: 'vm-web.log' });
+  try {
+    await waitFor('the VM\'s own service', async () => (await probePort(lab!, 'vm', 'tcp', VM, VM_SERVICE_PORT, 1000)).result === 'answer', { timeoutMs: 10_000, intervalMs: 200 });
+    const busy = await aerie.cloudCli(['publish', 'shadow', '--port', String(VM_SERVICE_PORT), '--to', `${ADDR.laptop.v4}:${LAPTOP_PORT}`], { allowFail: true });
+    assert.is(busy.code, 1);
+    assert.match(busy.stderr, new RegExp(`${VM_SERVICE_PORT}/tcp is in use: a program on the VM listens on every address`));
+    assert.is((await probePort(lab!, 'internet', 'tcp', VM, VM_SERVICE_PORT, 1500)).result, 'timeout', 'and the firewall still keeps it from the internet');
+  } finally {
+    await lab!.stop(vmService);
+  }
   await aerie.cloudCli(['unpublish', 'laptop-web']);
   await waitFor('the service to be gone', async () => (await lab!.fetch('internet', `http://${VM}:${PUBLIC_PORT}/`, { timeoutMs: 1000 })).status === 0, {
     timeoutMs: 10_000,

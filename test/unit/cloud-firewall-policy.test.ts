@@ -26,7 +26,7 @@ function addDevice(store: Store, name: string, role: DeviceRole, index: number, 
 }
 
 /** Gateway "home" (192.0.2.128/25, 2001:db8:1a::/64), owner "phone", member "guest". */
-function setup() {
+function setup(portInUse?: (proto: 'tcp' | 'udp', port: number) => string | null) {
   const store = openDatabase(':memory:');
   stores.push(store);
   addDevice(store, 'home', 'gateway', 2, ['192.0.2.128/25', '2001:db8:1a::/64']);
@@ -37,7 +37,7 @@ function setup() {
   });
   const seen: string[] = [];
   events.on('firewall-changed', (e) => seen.push(e.reason));
-  const fw = createFirewallCore({ store, config: { listenPort: 51820, pairingPort: 8443 }, events, now: () => 1_700_000_000_000 });
+  const fw = createFirewallCore({ store, config: { listenPort: 51820, pairingPort: 8443 }, events, now: () => 1_700_000_000_000, ...(portInUse && { portInUse }) });
   return { store, events, fw, seen };
 }
 
@@ -149,6 +149,17 @@ test('publishes: to a home address, one per proto+port, never on a port the VM a
   throwsCore(() => fw.publishes.remove('game'), 'not_found', /no publish named "game"/);
   assert.equal(fw.publishes.list().map((p) => p.name), ['http', 'web', 'wg-home']);
   assert.is(seen.at(-1), 'publish-removed');
+});
+
+test('a port a program of the VM listens on is not taken from it', () => {
+  const asked: string[] = [];
+  const { store, fw, seen } = setup((proto, port) => (asked.push(`${port}/${proto}`), port === 443 && proto === 'tcp' ? 'a program on the VM listens on every address port 443/tcp' : null));
+  const before = snapshot(store);
+  throwsValidation(() => fw.publishes.add({ name: 'web', port: 443, toAddress: '192.0.2.140' }), 'port', /443\/tcp is in use: a program on the VM listens on every address port 443\/tcp; publish the service on another public port or stop that program$/);
+  assert.is(snapshot(store), before, 'nothing stored');
+  assert.equal(seen, [], 'nothing to apply');
+  assert.ok(fw.publishes.add({ name: 'game', proto: 'udp', port: 443, toAddress: '192.0.2.140' }), 'the other protocol is free');
+  assert.equal(asked, ['443/tcp', '443/udp']);
 });
 
 test('the SSH port: off or a port no publish and no tunnel service uses', () => {
