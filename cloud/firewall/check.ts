@@ -2,6 +2,7 @@ import { describeInput, ValidationError } from '../../shared/errors.ts';
 import { familyBits, formatAddress, formatPrefix, hostPrefix, parseAddress, parsePrefix, prefixesOverlap, type Prefix } from '../../shared/cidr.ts';
 import { checkInterfaceName } from '../../shared/interface-name.ts';
 import { checkEgress, type CheckedEgress } from './check-egress.ts';
+import { DisjointPrefixes, outermostPrefixes } from './prefix-index.ts';
 import type { FirewallDesired, FirewallPolicy, FirewallSubject } from './desired.ts';
 
 /** nft set elements of one kind, split by family, sorted, canonical text. */
@@ -75,18 +76,9 @@ function name(x: unknown, field: string): string {
   return x;
 }
 
-function compare(a: Prefix, b: Prefix): number {
-  if (a.family !== b.family) return a.family - b.family;
-  if (a.network !== b.network) return a.network < b.network ? -1 : 1;
-  return a.length - b.length;
-}
-
 /** Drops prefixes inside others (nft refuses overlapping intervals in one set) and sorts. */
 function lists(prefixes: Prefix[]): Lists {
-  const kept = prefixes.filter(
-    (p, i) => !prefixes.some((q, j) => j !== i && prefixesOverlap(p, q) && (q.length < p.length || (q.length === p.length && j < i))),
-  );
-  kept.sort(compare);
+  const kept = outermostPrefixes(prefixes);
   // A single address is written without /32 or /128, as nft lists it.
   const text = (p: Prefix) => (p.length === familyBits(p.family) ? formatAddress({ family: p.family, value: p.network }) : formatPrefix(p));
   return { v4: kept.filter((p) => p.family === 4).map(text), v6: kept.filter((p) => p.family === 6).map(text) };
@@ -161,7 +153,9 @@ export function checkFirewallDesired(d: FirewallDesired): CheckedFirewall {
   });
 
   const homePrefixes = homes.map((h) => h.prefix);
-  const taken: { prefix: Prefix; owner: string }[] = vm.map((prefix) => ({ prefix, owner: 'the VM' }));
+  // The VM's own addresses first: nobody else may have them. (Checked against the overlay, they never overlap each other.)
+  const taken = new DisjointPrefixes<string>();
+  for (const prefix of vm) if (taken.find(prefix) === undefined) taken.add(prefix, 'the VM');
   const prefixesOf = new Map<string, Prefix[]>();
   const groups = { owners: [] as Prefix[], lanMembers: [] as Prefix[], blocked: [] as Prefix[], isolated: [] as Prefix[] };
   const subjects: CheckedSubject[] = parsed.map(({ s, f, n, addresses, policy }) => {
@@ -175,9 +169,9 @@ export function checkFirewallDesired(d: FirewallDesired): CheckedFirewall {
         p = hostPrefix(parseAddress(t as string, af));
         if (!within(p, overlay)) fail(af, `${t} is not inside the overlay`);
       }
-      const clash = taken.find((o) => prefixesOverlap(o.prefix, p));
-      if (clash) fail(af, `${t} overlaps an address of ${clash.owner}`);
-      taken.push({ prefix: p, owner: n });
+      const clash = taken.find(p);
+      if (clash !== undefined) fail(af, `${t} overlaps an address of ${clash}`);
+      taken.add(p, n);
       return p;
     });
     if (s.kind === 'owner') groups.owners.push(...prefixes);
