@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -160,6 +161,17 @@ test('without Aerie, the LAN and the WAN reach each other', async () => {
 test.after(() => {
   for (const c of started) c.kill('SIGKILL');
   nets.cleanup();
+});
+
+test("nft accepts every golden of the router's table (nft -c -f, nothing loaded)", async () => {
+  const dir = fileURLToPath(new URL('../unit/golden/', import.meta.url));
+  const files = readdirSync(dir).filter((f) => f.startsWith('gateway-') && f.endsWith('.nft'));
+  assert.ok(files.length >= 4, files.join(', '));
+  for (const f of files) {
+    const r = await router.run(['nft', '-c', '-f', `${dir}${f}`], { allowFail: true });
+    assert.is(r.code, 0, `${f}: ${r.stderr}`);
+  }
+  assert.is(await nftTable(), null, 'a check loads nothing');
 });
 
 test('set() brings up tunnel, rules, table and kill switch; a second set() only reads', async () => {
