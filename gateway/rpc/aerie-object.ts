@@ -38,7 +38,7 @@ export interface AerieHandlers {
    * { state: 'up'|'connecting'|'down'|'disabled'|'unpaired', name, endpoint,
    * latest_handshake (unix s, 0 never), handshake_age (s or null), rx_bytes, tx_bytes,
    * kill_switch: {configured, active}, dns_intercept: {configured, active},
-   * egress: string|null, dns: {queries, blocked, cached}|null, warnings: string[] }
+   * egress: string|null, isolated: string[], dns: {queries, blocked, cached}|null, warnings: string[] }
    */
   status(): Promise<UbusTable>;
   /** { name, vm: endpoint, addresses } */

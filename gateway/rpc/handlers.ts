@@ -138,6 +138,8 @@ export function createAerieHandlers(deps: AerieHandlerDeps): AerieHandlers {
         dns_intercept: { configured: s.enabled && s.dnsIntercept, active: s.dnsInterceptActive },
         // The VM's temporary addresses when on for this home, else its own: its endpoint's.
         egress: egressAddresses({ vm: deps.view?.() ?? null, endpoint: s.endpoint ?? endpoint }).join(', ') || null,
+        // Home devices the VM's owner isolated, fenced in on this router too.
+        isolated: [...(deps.view?.().firewall?.isolated ?? [])],
         dns: loaded && s.tunnel === 'up' ? await dnsCounters(loaded, warnings) : null,
         control: deps.control?.() ?? 'off',
         warnings,

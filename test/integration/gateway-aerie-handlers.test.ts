@@ -9,6 +9,7 @@ import { UBUS_STATUS } from '../../gateway/ubus/error.ts';
 import { parseConfig, type LoadedConfig } from '../../gateway/config.ts';
 import type { Platform, TunnelState } from '../../gateway/platform/platform.ts';
 import { apiRequest } from '../../gateway/vm-api.ts';
+import type { VmView } from '../../gateway/vm-view.ts';
 import { generateKeyPair } from '../../shared/keys.ts';
 import { vmApp } from './lib/vm-app.ts';
 import { pairRequest, vmStates } from './vm-state.ts';
@@ -23,7 +24,7 @@ const fresh = vmStates(test, 'aerie-handlers');
 const GATEWAY = '203.0.113.130';
 const me = generateKeyPair();
 
-async function setup(opts: { paired?: boolean; reachable?: boolean; tunnel?: Partial<TunnelState> } = {}) {
+async function setup(opts: { paired?: boolean; reachable?: boolean; tunnel?: Partial<TunnelState>; view?: VmView } = {}) {
   const vm = fresh();
   const calls: string[] = [];
   const { core, request } = await vmApp(vm, GATEWAY, { calls, reachable: () => opts.reachable !== false });
@@ -71,6 +72,7 @@ async function setup(opts: { paired?: boolean; reachable?: boolean; tunnel?: Par
       unpaired++;
     },
     qrSvg: (text) => `<svg data-length="${text.length}"></svg>`,
+    ...(opts.view && { view: () => opts.view! }),
   });
   return { service, vm, core, calls, unpaired: () => unpaired };
 }
@@ -109,11 +111,18 @@ test('status: tunnel, handshake, bytes, switches in force, egress, warnings', as
   assert.equal(s['kill_switch'], { configured: true, active: true });
   assert.equal(s['dns_intercept'], { configured: true, active: false });
   assert.is(s['egress'], '203.0.113.10');
+  assert.equal(s['isolated'], [], 'nothing known of the VM: nobody fenced in');
   assert.is(s['control'], 'off', 'no control channel in this daemon');
   assert.ok(s['warnings'].includes('DNS interception is configured but not in force'));
   // The API app here runs without the live resolver: its counters are missing, and the status says why.
   assert.is(s['dns'], null);
   assert.ok(s['warnings'].some((w: string) => /^DNS counters: the VM refused: .*running daemon/.test(w)), s['warnings'].join(' | '));
+});
+
+test('status: the isolated devices the router fences in, as the daemon copied them from the VM', async () => {
+  const view: VmView = { settings: null, devices: null, firewall: { isolated: ['192.0.2.140', '2001:db8:1a::140'] }, syncedAt: null };
+  const { service } = await setup({ view });
+  assert.equal(((await service.status()) as Record<string, unknown>)['isolated'], ['192.0.2.140', '2001:db8:1a::140']);
 });
 
 test("VM switches are read and written through the VM's API; bad values change nothing", async () => {

@@ -69,6 +69,7 @@ function renderRows(st) {
 			row(_('Kill switch'), switchText(st.kill_switch)),
 			row(_('DNS interception'), switchText(st.dns_intercept)),
 			row(_('Egress address'), st.egress || '-'),
+			row(_('Isolated devices'), (st.isolated || []).length ? st.isolated.join(', ') : _('none')),
 			row(_('DNS on the VM'), dnsText(st.dns)),
 			row(_('Control channel (MQTT)'), CONTROL[st.control] || st.control || '-')
 		);
