@@ -9,7 +9,7 @@ const privateKey = generateKeyPair().privateKey;
 
 test('one desired state from config and runtime facts', () => {
   const config = parseConfig({ ...sampleConfig(), lanInterfaces: ['lan0', 'guest'] });
-  const d = buildDesired(config, { privateKey, endpoint: '203.0.113.10:51820', generation: 3 })!;
+  const d = buildDesired(config, { privateKey, endpoint: '203.0.113.10:51820', generation: 3, isolated: ['192.0.2.140'] })!;
   assert.equal(d, {
     interface: 'aerie',
     privateKey,
@@ -31,6 +31,8 @@ test('one desired state from config and runtime facts', () => {
     table: 7375,
     rulePriority: 7375,
     killSwitch: true,
+    // What the VM's owner isolated in this home, fenced in here too.
+    isolated: ['192.0.2.140'],
     // The VM's resolver is on its overlay addresses, like its API.
     dns: { intercept: true, servers: ['203.0.113.129', '2001:db8:a0::1'], resolvFile: null },
     homeV6: null,
