@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { isValidAddress, isValidPrefix } from '../shared/cidr.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import type { VmCall } from './vm-api.ts';
 
@@ -131,7 +132,15 @@ function firewallFor(reply: unknown, name: string): VmFirewallView {
     const mine = host['gateway'] === name && typeof host['name'] === 'string' && fenced.has(host['name']);
     return mine && typeof host['address'] === 'string' ? [host['address']] : [];
   });
-  return { isolated: [...new Set(isolated)].sort() };
+  return { isolated: addressesOnly(isolated) };
+}
+
+/**
+ * Only what reads as an address or a prefix goes into the router's rules: one
+ * bad entry would make every apply fail, and the kill switch with it.
+ */
+function addressesOnly(list: readonly string[]): string[] {
+  return [...new Set(list.filter((a) => (a.includes('/') ? isValidPrefix(a) : isValidAddress(a))))].sort();
 }
 
 /** The view a file holds; anything else in it, or a part of the wrong shape, is left out. */
@@ -142,7 +151,7 @@ export function parseVmView(text: string): VmView {
   return {
     settings: settingsOk ? settingsFrom(s, s, s['egress'] ? { v4: textOrNull(table(s['egress'])['v4']), v6: textOrNull(table(s['egress'])['v6']) } : null) : null,
     devices: Array.isArray(t['devices']) ? devicesFrom(t) : null,
-    firewall: Array.isArray(table(t['firewall'])['isolated']) ? { isolated: strings(table(t['firewall'])['isolated']) } : null,
+    firewall: Array.isArray(table(t['firewall'])['isolated']) ? { isolated: addressesOnly(strings(table(t['firewall'])['isolated'])) } : null,
     syncedAt: typeof t['syncedAt'] === 'number' ? t['syncedAt'] : null,
   };
 }

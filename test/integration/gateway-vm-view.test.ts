@@ -113,6 +113,30 @@ test("the home's isolated devices: only this router's, only while isolated; kept
   assert.equal(view.current().firewall, { isolated: [] });
 });
 
+test('what does not read as an address never reaches the rules: from the VM or from the file', async () => {
+  const t = await setup();
+  const hostile = {
+    hosts: [
+      { name: 'camera', address: '192.0.2.140', gateway: t.home.name },
+      { name: 'evil', address: '192.0.2.0/24 } accept', gateway: t.home.name },
+      { name: 'wide', address: '192.0.2.1/33', gateway: t.home.name },
+      { name: 'odd', address: 42, gateway: t.home.name },
+    ],
+    policies: ['camera', 'evil', 'wide', 'odd'].map((name) => ({ name, kind: 'host', policy: { isolated: true } })),
+  };
+  const view = createVmView({
+    vm: async () => ({ call: async () => hostile, name: t.home.name }),
+    file: t.file,
+    log: () => {},
+  });
+  await view.refresh(['firewall']);
+  assert.equal(view.current().firewall, { isolated: ['192.0.2.140'] });
+  writeFileSync(t.file, JSON.stringify({ firewall: { isolated: ['192.0.2.140', '"; flush ruleset', '2001:db8:1a::/64'] } }));
+  const fromFile = t.make();
+  await fromFile.load();
+  assert.equal(fromFile.current().firewall, { isolated: ['192.0.2.140', '2001:db8:1a::/64'] });
+});
+
 test('which parts a command from the VM makes stale', () => {
   assert.equal(viewPartsFor('settings-changed', { keys: ['firewall'] }), ['firewall']);
   assert.equal(viewPartsFor('settings-changed', { keys: ['blockMode', 'egress'] }), ['settings']);
