@@ -1,5 +1,6 @@
 import { parseWith, Whoami } from '../shared/schemas.ts';
 import type { GatewayConfig } from './config.ts';
+import { isolatedSharingNetworks } from './platform/isolation.ts';
 import type { Platform } from './platform/platform.ts';
 import { SESSION_LIFETIME_S } from './reconciler.ts';
 import type { ApiReply } from './vm-api.ts';
@@ -37,6 +38,8 @@ export interface GatewayStatus {
   whoamiError: string | null;
   /** The daemon's last copy of the VM-side settings and devices (vm-view.ts); null when there is none. */
   vm: VmView | null;
+  /** Isolated devices on a LAN network with others, who reach them there past any firewall. */
+  isolatedSharing: { address: string; interface: string; network: string }[];
 }
 
 export interface StatusDeps {
@@ -91,6 +94,7 @@ export async function readStatus(deps: StatusDeps): Promise<GatewayStatus> {
     whoami: null,
     whoamiError: null,
     vm: config ? (deps.view ?? null) : null,
+    isolatedSharing: config ? isolatedSharingNetworks(deps.view?.firewall?.isolated ?? [], config.lanPrefixes) : [],
   };
   if (!config) return base;
   const state = await deps.platform.show(config.interface);
@@ -178,10 +182,15 @@ function vmSettingsText(s: GatewayStatus): string {
   return `${blocking}${devices}; fetched at ${new Date(s.vm.syncedAt).toISOString().replace(/\.\d+Z$/, 'Z')}`;
 }
 
-function isolatedText(list: readonly string[]): string {
+function isolatedText(list: readonly string[], sharing: GatewayStatus['isolatedSharing']): string {
   if (list.length === 0) return 'no home device is isolated';
-  return `${list.join(', ')}: reach DNS and MQTT on the VM, and on this router only DNS, DHCP and time`;
+  const text = `${list.join(', ')}: reach DNS and MQTT on the VM, and on this router only DNS, DHCP and time`;
+  return [text, ...sharing.map(sharingWarning)].join('; ');
 }
+
+/** Said in the status and as a ubus warning. */
+export const sharingWarning = (s: GatewayStatus['isolatedSharing'][number]) =>
+  `isolated ${s.address} is on ${s.interface} (${s.network}), where other devices reach it without passing a firewall: isolate that whole network or give it one of its own`;
 
 export function formatStatus(s: GatewayStatus): string {
   const rows: [string, string][] = [];
@@ -205,7 +214,7 @@ export function formatStatus(s: GatewayStatus): string {
       rows.push(['vm resolver', resolverText(s)]);
       rows.push(['vm settings', vmSettingsText(s)]);
       rows.push(['websites see', egressText(s)]);
-      if (s.vm?.firewall) rows.push(['isolated', isolatedText(s.vm.firewall.isolated)]);
+      if (s.vm?.firewall) rows.push(['isolated', isolatedText(s.vm.firewall.isolated, s.isolatedSharing)]);
     }
   }
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;

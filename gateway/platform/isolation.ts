@@ -1,4 +1,4 @@
-import { formatPrefix, hostPrefix, parseAddress, parsePrefix, type Family, type Prefix } from '../../shared/cidr.ts';
+import { formatPrefix, hostPrefix, isValidPrefix, parseAddress, parsePrefix, prefixContains, type Family, type Prefix } from '../../shared/cidr.ts';
 import { ValidationError } from '../../shared/errors.ts';
 
 /**
@@ -66,4 +66,31 @@ export function isolationInputChain(lanSet: string, isolated: Record<Family, str
   const rules = isolationInputRules(lanSet, isolated);
   if (rules.length === 0) return [];
   return [`\tchain input {`, `\t\ttype filter hook input priority filter - 10; policy accept;`, ...rules.map((r) => `\t\t${r}`), `\t}`];
+}
+
+/**
+ * The isolated entries that share a LAN network with devices that are not
+ * isolated: those reach each other there without passing the router's
+ * firewall. An entry that is a LAN prefix whole (an IoT network) is alone.
+ */
+export function isolatedSharingNetworks(
+  isolated: readonly string[],
+  lan: readonly { prefix: string; interface: string }[],
+): { address: string; interface: string; network: string }[] {
+  const fenced = isolated.flatMap((text) => {
+    try {
+      return [{ text, p: text.includes('/') ? parsePrefix(text) : hostPrefix(parseAddress(text)) }];
+    } catch {
+      return [];
+    }
+  });
+  const networks = lan.filter((l) => isValidPrefix(l.prefix)).map((l) => ({ ...l, p: parsePrefix(l.prefix) }));
+  return fenced.flatMap(({ text, p }) => {
+    const home = networks.find((n) => n.p.family === p.family && n.p.length <= p.length && prefixContains(n.p, { family: p.family, value: p.network }));
+    // Outside every LAN prefix (a stale entry): nothing to say about its neighbours.
+    if (!home || home.p.length === p.length) return [];
+    // The whole network may be isolated in pieces, but the common case is one device among others.
+    const covered = fenced.some((f) => f.p.family === home.p.family && f.p.length === home.p.length && f.p.network === home.p.network);
+    return covered ? [] : [{ address: text, interface: home.interface, network: formatPrefix(home.p) }];
+  });
 }

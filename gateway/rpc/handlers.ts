@@ -2,7 +2,7 @@ import type { LoadedConfig } from '../config.ts';
 import type { PairResult } from '../pair.ts';
 import type { Platform } from '../platform/platform.ts';
 import type { ReconcilerState } from '../reconciler.ts';
-import { egressAddresses, readStatus, type GatewayStatus } from '../status.ts';
+import { egressAddresses, readStatus, sharingWarning, type GatewayStatus } from '../status.ts';
 import type { VmView } from '../vm-view.ts';
 import { UBUS_STATUS, UbusError } from '../ubus/error.ts';
 import type { UbusTable, UbusValue } from '../ubus/types.ts';
@@ -109,6 +109,7 @@ export function createAerieHandlers(deps: AerieHandlerDeps): AerieHandlers {
     if (s.tunnel === 'connecting') w.push('no recent handshake with the VM');
     if (s.tunnel === 'down') w.push('the tunnel interface does not exist');
     if (s.whoamiError && s.tunnel === 'up') w.push(`the VM's API: ${s.whoamiError}`);
+    w.push(...s.isolatedSharing.map(sharingWarning));
     return w;
   }
 
@@ -121,6 +122,7 @@ export function createAerieHandlers(deps: AerieHandlerDeps): AerieHandlers {
         platform: deps.platform,
         get: (address, path, ms) => deps.request(address, 'GET', path, undefined, ms),
         timeoutMs,
+        view: deps.view?.() ?? null,
       });
       const warnings = warningsOf(s);
       const lastError = deps.reconciler.state().lastError;

@@ -122,7 +122,11 @@ test('status: tunnel, handshake, bytes, switches in force, egress, warnings', as
 test('status: the isolated devices the router fences in, as the daemon copied them from the VM', async () => {
   const view: VmView = { settings: null, devices: null, firewall: { isolated: ['192.0.2.140', '2001:db8:1a::140'] }, syncedAt: null };
   const { service } = await setup({ view });
-  assert.equal(((await service.status()) as Record<string, unknown>)['isolated'], ['192.0.2.140', '2001:db8:1a::140']);
+  const s = (await service.status()) as Record<string, any>;
+  assert.equal(s['isolated'], ['192.0.2.140', '2001:db8:1a::140']);
+  // 192.0.2.140 is one device of br-lan's 192.0.2.128/25: the others reach it there.
+  assert.ok(s['warnings'].some((w: string) => /^isolated 192\.0\.2\.140 is on br-lan \(192\.0\.2\.128\/25\), where other devices reach it/.test(w)), s['warnings'].join(' | '));
+  assert.not.ok(s['warnings'].some((w: string) => w.includes('2001:db8:1a::140')), 'no LAN prefix of its own holds it: nothing said');
 });
 
 test("VM switches are read and written through the VM's API; bad values change nothing", async () => {

@@ -135,12 +135,28 @@ test('an isolated IoT device reaches DNS and MQTT but not the internet, the lapt
     assert.ok((await lab!.fetch('lan', URLS.website4, { timeoutMs: 3000 })).ok, 'the laptop is not fenced in');
     const status = (await aerie.gatewayCli(['status'])).stdout;
     assert.match(status, /^isolated: +198\.51\.100\.140, 2001:db8:1c::140: /m, 'the router says whom it fences in');
+    // One address of lan1's network: the router says that others there would reach it past any firewall.
+    assert.match(status, /isolated 198\.51\.100\.140 is on lan1 \(198\.51\.100\.128\/26\), where other devices reach it/);
   } finally {
     await lab!.stop(camera);
     await lab!.stop(routerAdmin);
   }
   for (const host of ['camera', 'camera-v6']) await aerie.cloudCli(['firewall', 'policy', host, '--isolated', 'off']);
   await waitFor('the camera out again', async () => (await viaIot(URLS.website4)).ok && (await viaIot(URLS.laptop4)).ok, { timeoutMs: 10_000, intervalMs: 250 });
+});
+
+test('the whole IoT network isolated: fenced in the same way, with no neighbour to warn of', async () => {
+  const viaIot = (url: string) => lab!.fetch('iot', url, { timeoutMs: 1500 });
+  for (const host of ['camera', 'camera-v6']) await aerie.cloudCli(['firewall', 'host', 'remove', host]);
+  await aerie.cloudCli(['firewall', 'host', 'add', 'iot', PREFIX.iotLan.v4]);
+  await aerie.cloudCli(['firewall', 'host', 'add', 'iot-v6', PREFIX.iotLan.v6]);
+  for (const host of ['iot', 'iot-v6']) await aerie.cloudCli(['firewall', 'policy', host, '--isolated', 'on']);
+  await waitFor('the IoT network to be fenced in', async () =>
+    (await viaIot(URLS.website4)).status === 0 && (await viaIot(URLS.laptop6)).status === 0, { timeoutMs: 10_000, intervalMs: 250 });
+  const status = (await aerie.gatewayCli(['status'])).stdout;
+  assert.match(status, /^isolated: +198\.51\.100\.128\/26, 2001:db8:1c::\/64: reach DNS and MQTT on the VM, and on this router only DNS, DHCP and time$/m);
+  for (const host of ['iot', 'iot-v6']) await aerie.cloudCli(['firewall', 'host', 'remove', host]);
+  await waitFor('the IoT network out again', async () => (await viaIot(URLS.website4)).ok && (await viaIot(URLS.laptop4)).ok, { timeoutMs: 10_000, intervalMs: 250 });
 });
 
 test('a phone with its internet blocked cannot go out but still reaches home; the rules count it', async () => {

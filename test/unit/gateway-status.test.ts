@@ -64,6 +64,10 @@ test('the VM-side settings as the daemon last copied them', async () => {
   assert.match(formatStatus(s), /^vm settings: +ad blocking on \(blocked names answered NXDOMAIN\); 2 devices; fetched at 2026-11-27T12:00:05Z$/m);
   assert.match(formatStatus(s), /^websites see: +203\.0\.113\.11, 2001:db8:203::77 \(temporary addresses of the VM\)$/m);
   assert.match(formatStatus(s), /^isolated: +198\.51\.100\.140: reach DNS and MQTT on the VM, and on this router only DNS, DHCP and time$/m);
+  // One device among others on the LAN: the status says they reach it there.
+  const among = { ...view, firewall: { isolated: ['192.0.2.140'] } };
+  const shared = formatStatus(await readStatus({ configPath: 'x', config, platform: platform(live), now: () => now, view: among }));
+  assert.match(shared, /^isolated: +192\.0\.2\.140: reach DNS and MQTT on the VM, and on this router only DNS, DHCP and time; isolated 192\.0\.2\.140 is on lan0 \(192\.0\.2\.128\/25\), where other devices reach it without passing a firewall: isolate that whole network or give it one of its own$/m);
   assert.match(formatStatus(await readStatus({ configPath: 'x', config, platform: platform(live), now: () => now, view: { ...view, firewall: null } })), /vm settings/);
   assert.not.match(formatStatus(await readStatus({ configPath: 'x', config, platform: platform(live), now: () => now, view: { ...view, firewall: null } })), /^isolated:/m);
   const off = { ...view, settings: { ...view.settings, blocking: false, egress: null } };
