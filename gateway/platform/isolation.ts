@@ -89,7 +89,7 @@ export function isolatedSharingNetworks(
     const home = networks.find((n) => n.p.family === p.family && n.p.length <= p.length && prefixContains(n.p, { family: p.family, value: p.network }));
     // Outside every LAN prefix (a stale entry): nothing to say about its neighbours.
     if (!home || home.p.length === p.length) return [];
-    // The whole network may be isolated in pieces, but the common case is one device among others.
+    // Only an entry for the whole network is known to leave nobody else there (pieces adding up to it are not summed).
     const covered = fenced.some((f) => f.p.family === home.p.family && f.p.length === home.p.length && f.p.network === home.p.network);
     return covered ? [] : [{ address: text, interface: home.interface, network: formatPrefix(home.p) }];
   });
