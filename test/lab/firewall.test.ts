@@ -159,6 +159,30 @@ test('the whole IoT network isolated: fenced in the same way, with no neighbour 
   await waitFor('the IoT network out again', async () => (await viaIot(URLS.website4)).ok && (await viaIot(URLS.laptop4)).ok, { timeoutMs: 10_000, intervalMs: 250 });
 });
 
+test('bad input gets a clear error naming the field, and the table in the kernel stays as it was', async () => {
+  const table = async () => (await lab!.run('vm', ['nft', '-s', 'list', 'table', 'inet', 'aerie'])).stdout;
+  await aerie.cloudCli(['publish', 'web', '--port', String(PUBLIC_PORT), '--to', `${ADDR.laptop.v4}:${LAPTOP_PORT}`]);
+  await waitFor('the publish in the kernel', async () => (await table()).includes('published web'), { timeoutMs: 10_000, intervalMs: 200 });
+  const before = await table();
+  const refused: [string[], RegExp][] = [
+    [['publish', 'web2', '--port', String(PUBLIC_PORT), '--to', `${ADDR.laptop.v4}:22`], /port: .*already published as "web"/],
+    [['publish', 'ssh', '--port', '22', '--to', `${ADDR.laptop.v4}:22`], /port: 22\/tcp is the VM's SSH port/],
+    [['publish', 'away', '--port', '8446', '--to', `${ADDR.website.v4}:80`], /toAddress: 192\.0\.2\.80 is not inside any gateway's home prefix/],
+    [['firewall', 'host', 'add', 'outside', ADDR.website.v4], /address: 192\.0\.2\.80 is not inside any gateway's home prefix/],
+    [['firewall', 'host', 'add', 'phone', ADDR.iot.v4], /"phone" is already a device's name/],
+    [['firewall', 'policy', 'nobody', '--isolated', 'on'], /there is no device or LAN host named "nobody"/],
+    [['firewall', 'policy', 'phone', '--internet', 'sometimes'], /internet: expected "allow" or "block"/],
+    [['egress', 'pool', '--v6-prefix', '2001:db8:dead::/64'], /v6Prefix: 2001:db8:dead::\/64 is not the VM's/],
+  ];
+  for (const [args, message] of refused) {
+    const r = await aerie.cloudCli(args, { allowFail: true });
+    assert.is(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+  }
+  assert.fixture(await table(), before, 'not one rule changed');
+  await aerie.cloudCli(['unpublish', 'web']);
+});
+
 test('a phone with its internet blocked cannot go out but still reaches home; the rules count it', async () => {
   assert.ok((await lab!.fetch('phone', URLS.website4, { timeoutMs: 3000 })).ok);
   await aerie.cloudCli(['firewall', 'policy', 'phone', '--internet', 'block']);
