@@ -4,8 +4,9 @@
 // is published; an IoT device fenced in ("isolated") on its own home network
 // reaches only DNS and MQTT on the VM, neither the internet nor the laptop nor
 // the router's own services, while the laptop and the owner's phone still
-// reach it; a device with its internet blocked cannot go out; and the
-// firewall counts what it refused per device.
+// reach it; bad input is refused with the field named and changes no rule;
+// a device with its internet blocked cannot go out; and the firewall counts
+// what it refused per device.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ADDR, LAPTOP_PORT, NODE24, PREFIX, REPO_ROOT, URLS, createLab, waitFor, type Lab } from './lib/lab.ts';
