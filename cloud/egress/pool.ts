@@ -17,6 +17,8 @@ export interface WanView {
 
 /** Longest accepted pool prefix: fewer than 65,536 addresses would repeat recent picks too soon. */
 export const MAX_V6_PREFIX_LENGTH = 112;
+/** Shortest: a provider gives a VM a /64, at most a /48; anything larger is not the VM's. */
+export const MIN_V6_PREFIX_LENGTH = 48;
 export const MAX_V4_POOL = 64;
 
 function quietAddress(text: string): Address | null {
@@ -52,6 +54,9 @@ export function checkEgressPool(input: { v6Prefix?: unknown; v4?: unknown }, wan
     if (typeof input.v6Prefix !== 'string') throw new ValidationError('v6Prefix', `expected an IPv6 prefix such as 2001:db8:203::/64, got ${describeInput(input.v6Prefix)}`);
     const p = parsePrefix(input.v6Prefix, 'v6Prefix');
     if (p.family !== 6) throw new ValidationError('v6Prefix', `expected an IPv6 prefix such as 2001:db8:203::/64, got the IPv4 ${input.v6Prefix} (IPv4 pool addresses go in v4)`);
+    if (p.length < MIN_V6_PREFIX_LENGTH) {
+      throw new ValidationError('v6Prefix', `${input.v6Prefix} is too large to be the VM's: expected /${MIN_V6_PREFIX_LENGTH} to /${MAX_V6_PREFIX_LENGTH}, such as the /64 of its WAN`);
+    }
     if (p.length > MAX_V6_PREFIX_LENGTH) {
       throw new ValidationError('v6Prefix', `${input.v6Prefix} is too small: expected /${MAX_V6_PREFIX_LENGTH} or shorter, so that random picks do not repeat`);
     }

@@ -9,6 +9,7 @@ interface IpAddr {
 interface IpRoute {
   dst?: string;
   scope?: string;
+  gateway?: string;
 }
 
 function parseJson<T>(text: string, what: string): T[] {
@@ -21,9 +22,10 @@ function parseJson<T>(text: string, what: string): T[] {
 }
 
 /**
- * The WAN interface's global addresses, and the prefixes on it (the networks
- * of those addresses) or routed to it (routes out of it other than the
- * default), from `ip -j`. Input to checkEgressPool.
+ * The WAN interface's global addresses, and the prefixes on it: the networks
+ * of those addresses and on-link routes out of it (a prefix the provider
+ * routes to the VM is put there so). A route via a gateway leads to someone
+ * else's network, so it is not one. From `ip -j`; input to checkEgressPool.
  */
 export async function readWanView(run: Runner, iface: string): Promise<WanView> {
   const addrs = parseJson<IpAddr>((await run(['ip', '-j', 'addr', 'show', 'dev', iface])).stdout, 'ip -j addr show');
@@ -43,7 +45,7 @@ export async function readWanView(run: Runner, iface: string): Promise<WanView> 
     const r = await run(['ip', '-j', family, 'route', 'show', 'dev', iface], { allowFail: true });
     if (r.code !== 0) continue;
     for (const route of parseJson<IpRoute>(r.stdout, 'ip -j route show')) {
-      if (!route.dst || route.dst === 'default' || route.dst.startsWith('fe80:')) continue;
+      if (!route.dst || route.dst === 'default' || route.dst.startsWith('fe80:') || route.gateway) continue;
       try {
         const text = route.dst.includes('/') ? route.dst : `${route.dst}/${route.dst.includes(':') ? 128 : 32}`;
         const p = parsePrefix(text);

@@ -86,6 +86,13 @@ test('set(null) removes only ours; the readWanView of the WAN sees the rest', as
   const view = await readWanView(run, 'eth0');
   assert.equal(view.addresses.sort(), ['2001:db8:203::10', '2001:db8:203::f00', '203.0.113.10']);
   assert.ok(view.prefixes.includes('2001:db8:203::/64') && view.prefixes.includes('203.0.113.0/25'), JSON.stringify(view.prefixes));
+  // A route via a gateway leads to someone else's network: not a prefix of the VM's.
+  await run(['ip', '-6', 'route', 'add', '2001:db8:dead::/64', 'via', '2001:db8:203::1', 'dev', 'eth0']);
+  try {
+    assert.not.ok((await readWanView(run, 'eth0')).prefixes.includes('2001:db8:dead::/64'));
+  } finally {
+    await run(['ip', '-6', 'route', 'del', '2001:db8:dead::/64', 'via', '2001:db8:203::1', 'dev', 'eth0']);
+  }
   // Nothing left to remove: a second set(null) runs no command.
   traced = [];
   await eg.set(null);

@@ -56,6 +56,11 @@ test("pool: prefixes and addresses that are not the VM's are refused, naming the
   assert.is(fieldOf(() => checkEgressPool({ v4: ['2001:db8:203::10'] }, wan)), 'v4[0]');
   assert.is(fieldOf(() => checkEgressPool({ v4: ['203.0.113.11', '203.0.113.11'] }, wan)), 'v4[1]');
   assert.is(fieldOf(() => checkEgressPool({ v4: '203.0.113.11' }, wan)), 'v4');
+  // A prefix that holds the VM's address but is far larger than what a provider gives is not the VM's.
+  for (const huge of ['::/0', '2000::/3', '2001:db8::/32']) {
+    assert.is(fieldOf(() => checkEgressPool({ v6Prefix: huge }, wan)), 'v6Prefix', huge);
+    assert.throws(() => checkEgressPool({ v6Prefix: huge }, wan), /too large to be the VM's: expected \/48 to \/112/);
+  }
   // A VM whose WAN has no IPv6 at all says so.
   assert.throws(() => checkEgressPool({ v6Prefix: '2001:db8:203::/64' }, { addresses: ['203.0.113.10'], prefixes: ['203.0.113.0/25'] }), /no IPv6 prefix/);
 });
