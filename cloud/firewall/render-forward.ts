@@ -15,18 +15,22 @@ export function forwardRules(c: CheckedFirewall): string[] {
     ...FAMILIES.map((f) =>
       rule(`iifname ${t} counter name ${f.ip} saddr map @sent${f.n}`, '', `what each named subject sends through the VM (${f.label})`),
     ),
-    rule('ct state established,related', 'accept', 'replies pass both ways, with their ICMP errors'),
     rule('ct state invalid', 'drop', 'conntrack places these in no connection'),
-    rule(`iifname ${t}`, 'goto from-tunnel', 'new connections from peers and homes: by policy'),
+    // The side that started a connection is judged on every packet, not only the first: a policy made
+    // stricter (internet blocked, isolated, LAN access or a publish taken away) cuts what is already open.
+    rule('ct direction reply', 'accept', 'answers pass: their connection was allowed when it started'),
+    rule('ct state related', 'accept', 'ICMP errors about connections that passed'),
+    rule(`iifname ${t}`, 'goto from-tunnel', 'peers and homes: by policy, open connections too'),
     ...c.publishes.map((p) => {
       const dst = `${p.family === 4 ? 'ip' : 'ip6'} daddr ${p.toAddress}`;
       return rule(`iifname ${w} ct status dnat ${dst} ${p.proto} dport ${p.toPort}`, 'accept', `published ${p.name}: the internet may reach ${p.toAddress} ${p.proto} ${p.toPort}`);
     }),
-    rule(`oifname ${t}`, 'drop', 'nothing else from outside starts a connection into the tunnel'),
+    rule(`oifname ${t}`, 'drop', 'nothing else from outside reaches into the tunnel'),
+    rule(`iifname ${w} oifname ${w}`, 'drop', 'the VM is nobody\'s router on its own network: nothing goes back out where it came in'),
   ];
 }
 
-/** New connections from the tunnel; the source is an overlay or home address (prerouting made sure). */
+/** What peers and homes start (every packet of it); the source is an overlay or home address (prerouting made sure). */
 export function fromTunnelRules(c: CheckedFirewall): string[] {
   const w = quote(c.wan);
   return [

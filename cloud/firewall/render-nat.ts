@@ -32,6 +32,7 @@ export function prerouteRules(c: CheckedFirewall): string[] {
   const t = quote(c.tunnel);
   return FAMILIES.flatMap((f) => [
     rule(`iifname ${t} ${f.ip} saddr != @inside${f.n}`, 'drop', `anti-spoofing: from the tunnel only overlay and home ${f.label} sources`),
+    rule(`iifname ${t} ${f.ip} saddr @vm${f.n}`, 'drop', `anti-spoofing: no peer sends as the VM's own ${f.label} tunnel address`),
     rule(`iifname != { "lo", ${t} } ${f.ip} saddr @inside${f.n}`, 'drop', `overlay and home ${f.label} sources are genuine only from the tunnel: the API trusts them`),
   ]);
 }

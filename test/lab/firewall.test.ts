@@ -7,6 +7,7 @@
 // reach it; bad input is refused with the field named and changes no rule;
 // a device with its internet blocked cannot go out; and the firewall counts
 // what it refused per device.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ADDR, LAPTOP_PORT, NODE24, PREFIX, REPO_ROOT, URLS, createLab, waitFor, type Lab } from './lib/lab.ts';
@@ -23,6 +24,7 @@ const CAMERA_PORT = 7000;
 const ROUTER_ADMIN_PORT = 8053;
 const VM_SERVICE_PORT = 8445;
 const TAG_SERVER = `${REPO_ROOT}/test/lab/servers/tag-server.ts`;
+const HOLDER = `${REPO_ROOT}/test/lab/servers/hold-connection.ts`;
 
 /** From the internet namespace, a route that sends the overlay and one home address to the VM, as an attacker's would. */
 async function routeInternetViaVm(on: boolean): Promise<void> {
@@ -184,13 +186,24 @@ test('bad input gets a clear error naming the field, and the table in the kernel
   await aerie.cloudCli(['unpublish', 'web']);
 });
 
-test('a phone with its internet blocked cannot go out but still reaches home; the rules count it', async () => {
+test('a phone with its internet blocked cannot go out, not even on a connection it already had, but still reaches home; the rules count it', async () => {
   assert.ok((await lab!.fetch('phone', URLS.website4, { timeoutMs: 3000 })).ok);
-  await aerie.cloudCli(['firewall', 'policy', 'phone', '--internet', 'block']);
-  await waitFor('the phone to be blocked', async () => (await lab!.fetch('phone', URLS.website4, { timeoutMs: 1000 })).status === 0, {
-    timeoutMs: 10_000,
-    intervalMs: 250,
-  });
+  // A connection open before the block, asking every 250 ms.
+  const held = lab!.spawn('phone', [NODE24, HOLDER, ADDR.website.v4, '80'], { logFile: 'hold-phone.log' });
+  const answers = () => held.output().split('\n').filter((l) => l.startsWith('ok ')).length;
+  try {
+    await waitFor('the open connection to answer', () => answers() >= 2, { timeoutMs: 10_000 });
+    await aerie.cloudCli(['firewall', 'policy', 'phone', '--internet', 'block']);
+    await waitFor('the phone to be blocked', async () => (await lab!.fetch('phone', URLS.website4, { timeoutMs: 1000 })).status === 0, {
+      timeoutMs: 10_000,
+      intervalMs: 250,
+    });
+    const cut = answers();
+    await sleep(2000);
+    assert.is(answers(), cut, 'the connection opened before the block gets no more answers (8 asked meanwhile)');
+  } finally {
+    await lab!.stop(held);
+  }
   assert.ok((await lab!.fetch('phone', URLS.laptop4, { timeoutMs: 3000 })).ok, 'home is not the internet');
   const stats = JSON.parse((await aerie.cloudCli(['firewall', 'stats', '--json'])).stdout) as {
     subjects: Record<string, { droppedPackets: number }>;
