@@ -22,6 +22,7 @@ import { LOCAL_MQTT_ADDRESS } from './core/mqtt.ts';
 import { answerAddresses } from './dns/answer-addresses.ts';
 import { DNS_PORT, startDns, type DnsRuntime } from './dns/runtime.ts';
 import { createEgressAddresses } from './egress/addresses.ts';
+import { coveredBy } from './egress/exceptions.ts';
 import type { WanView } from './egress/pool.ts';
 import { readWanView } from './egress/wan.ts';
 import { MQTT_PORT } from './api/mqtt.ts';
@@ -183,8 +184,12 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   // The excepted domains while the temporary address is in use ([] otherwise): the resolver asks on
   // every upstream answer, so they are read from the store only when egress or the devices change.
   let exceptDomains: string[] = [];
+  // An address inside an excepted prefix is excepted already, and nft refuses it as an overlap.
+  let excepted = coveredBy([]);
   const readExceptDomains = () => {
-    exceptDomains = core.egress.firewall() ? core.egress.exceptDomains() : [];
+    const e = core.egress.firewall();
+    exceptDomains = e ? core.egress.exceptDomains() : [];
+    excepted = coveredBy(e?.exceptPrefixes ?? []);
   };
   readExceptDomains();
   core.events.on('egress-changed', readExceptDomains);
@@ -195,7 +200,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     if (!exceptDomains.some((d) => lower === d || lower.endsWith(`.${d}`))) return undefined;
     const { addresses, ttl } = answerAddresses(answer);
     const seconds = Math.max(ttl + 600, 900);
-    const fresh = addresses.filter((a) => !resolvedExceptions.has(a));
+    const fresh = addresses.filter((a) => !resolvedExceptions.has(a) && !excepted(a));
     for (const a of addresses) resolvedExceptions.set(a, Date.now() + seconds * 1000);
     if (fresh.length === 0) return undefined;
     // Bounded: a slow nft must not hold the answer for long.

@@ -1,4 +1,4 @@
-import { familyBits, formatAddress, formatPrefix, parseAddress, parsePrefix } from '../../shared/cidr.ts';
+import { familyBits, formatAddress, formatPrefix, hostPrefix, parseAddress, parsePrefix, prefixContains } from '../../shared/cidr.ts';
 import { describeInput, ValidationError } from '../../shared/errors.ts';
 import { normalizeDomain } from '../dns/lists/names.ts';
 
@@ -22,4 +22,16 @@ export function checkException(input: unknown, field = 'value'): EgressException
   }
   if (text.includes(':') || /^[0-9.]+$/.test(text)) return { kind: 'prefix', value: formatAddress(parseAddress(text, field)) };
   return { kind: 'domain', value: normalizeDomain(text, field) };
+}
+
+/**
+ * A matcher for the addresses an excepted prefix holds already (the daemon
+ * adds only the others to the exception set: nft refuses an overlap).
+ */
+export function coveredBy(prefixes: readonly string[]): (address: string) => boolean {
+  const parsed = prefixes.map((t) => (t.includes('/') ? parsePrefix(t) : hostPrefix(parseAddress(t))));
+  return (text) => {
+    const a = parseAddress(text);
+    return parsed.some((p) => p.family === a.family && prefixContains(p, a));
+  };
 }

@@ -52,11 +52,15 @@ export function createFirewall(run: Runner): Firewall {
       serial(async () => {
         const parsed = addresses.map((a, i) => parseAddress(a, `addresses[${i}]`));
         const seconds = Math.max(1, Math.round(timeoutSeconds));
-        const lines = ([4, 6] as const).flatMap((family) => {
+        // One transaction per family: a family nft refuses does not keep the other out.
+        const errors: Error[] = [];
+        for (const family of [4, 6] as const) {
           const items = parsed.filter((a) => a.family === family).map((a) => `${formatAddress(a)} timeout ${seconds}s`);
-          return items.length ? [`add element ${FIREWALL_FAMILY} ${FIREWALL_TABLE} egress_except${family} { ${items.join(', ')} }`] : [];
-        });
-        if (lines.length) await run(['nft', '-f', '/dev/stdin'], { input: `${lines.join('\n')}\n` });
+          if (items.length === 0) continue;
+          const line = `add element ${FIREWALL_FAMILY} ${FIREWALL_TABLE} egress_except${family} { ${items.join(', ')} }\n`;
+          await run(['nft', '-f', '/dev/stdin'], { input: line }).catch((e: Error) => errors.push(e));
+        }
+        if (errors.length) throw errors[0];
       }),
     async counters() {
       const argv = ['nft', '-j', 'list', 'table', FIREWALL_FAMILY, FIREWALL_TABLE];

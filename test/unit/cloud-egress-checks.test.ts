@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ValidationError } from '../../shared/errors.ts';
-import { checkException } from '../../cloud/egress/exceptions.ts';
+import { checkException, coveredBy } from '../../cloud/egress/exceptions.ts';
 import { checkEgressPool, type WanView } from '../../cloud/egress/pool.ts';
 import { formatSchedule, parseSchedule } from '../../cloud/egress/schedule.ts';
 
@@ -63,6 +63,12 @@ test("pool: prefixes and addresses that are not the VM's are refused, naming the
   }
   // A VM whose WAN has no IPv6 at all says so.
   assert.throws(() => checkEgressPool({ v6Prefix: '2001:db8:203::/64' }, { addresses: ['203.0.113.10'], prefixes: ['203.0.113.0/25'] }), /no IPv6 prefix/);
+});
+
+test('exceptions: an address inside an excepted prefix or equal to an excepted address is covered already', () => {
+  const covered = coveredBy(['198.51.100.0/24', '2001:db8:99::/64', '192.0.2.7']);
+  assert.equal(['198.51.100.5', '2001:db8:99::5', '192.0.2.7', '192.0.2.8', '2001:db8:98::1'].filter(covered), ['198.51.100.5', '2001:db8:99::5', '192.0.2.7']);
+  assert.not.ok(coveredBy([])('198.51.100.5'));
 });
 
 test('exceptions: domains (normalized), prefixes and single addresses', () => {
