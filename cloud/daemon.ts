@@ -53,6 +53,9 @@ const EGRESS_ADDRESSES_FILE = 'egress-addresses.json';
 
 const withEgress = (egress: FirewallEgress | undefined) => (egress ? { egress } : {});
 
+/** How long an address the resolver gave for an excepted name stays excepted, at least. */
+const RESOLVED_EXCEPTION_MIN_S = 900;
+
 /** The gateways' home prefixes inside the routed homeV6Prefix (none without one). */
 function routedHomes(state: CloudState, devices: readonly { role: string; lanPrefixes: string[] }[]): string[] {
   const routed = state.homeV6Prefix;
@@ -194,12 +197,13 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   readExceptDomains();
   core.events.on('egress-changed', readExceptDomains);
   core.events.on('devices-changed', readExceptDomains);
-  const exceptResolved = (name: string, answer: Uint8Array): Promise<void> | undefined => {
+  const exceptResolved = (name: () => string, answer: Uint8Array): Promise<void> | undefined => {
     if (exceptDomains.length === 0) return undefined;
-    const lower = name.toLowerCase();
+    const lower = name().toLowerCase();
     if (!exceptDomains.some((d) => lower === d || lower.endsWith(`.${d}`))) return undefined;
     const { addresses, ttl } = answerAddresses(answer);
-    const seconds = Math.max(ttl + 600, 900);
+    // RFC 2181 §8: a TTL with the top bit set counts as 0; a day is long enough for anything else.
+    const seconds = Math.min(Math.max((ttl > 0x7fffffff ? 0 : ttl) + 600, RESOLVED_EXCEPTION_MIN_S), 86_400);
     const fresh = addresses.filter((a) => !resolvedExceptions.has(a) && !excepted(a));
     for (const a of addresses) resolvedExceptions.set(a, Date.now() + seconds * 1000);
     if (fresh.length === 0) return undefined;
@@ -208,12 +212,15 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       .catch((err: Error) => log(`egress: could not add the exception addresses: ${err.message}`))
       .then(() => void reconcile());
   };
-  const egressDesired = (): FirewallEgress | undefined => {
+  /** `v6Placed` false: the pool's IPv6 addresses are not on the WAN, so IPv6 is not SNATed to them. */
+  const egressDesired = (v6Placed: boolean): FirewallEgress | undefined => {
     const e = core.egress.firewall();
     if (!e) return undefined;
+    const v6 = v6Placed ? e.v6 : null;
+    if (e.v4 === null && v6 === null) return undefined;
     const t = Date.now();
     for (const [a, until] of resolvedExceptions) if (until <= t) resolvedExceptions.delete(a);
-    return { ...e, exceptPrefixes: [...e.exceptPrefixes, ...resolvedExceptions.keys()] };
+    return { ...e, v6, exceptPrefixes: [...e.exceptPrefixes, ...resolvedExceptions.keys()] };
   };
 
   // Applies run one at a time; a failure is logged and the next tick tries again.
@@ -244,7 +251,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   let restored = false;
   // Renders the whole desired state from the store and makes the OS match it.
   // The whole firewall, from the store: devices, LAN hosts, policies, publishes.
-  const firewallDesired = (): FirewallDesired => ({
+  const firewallDesired = (v6Placed = true): FirewallDesired => ({
     wanInterface: wan,
     tunnelInterface: state.interface,
     overlay: overlayPrefixes(state.overlay),
@@ -260,7 +267,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     },
     subjects: core.firewall.subjects(),
     publishes: core.firewall.publishes.list(),
-    ...withEgress(egressDesired()),
+    ...withEgress(egressDesired(v6Placed)),
     // Homes' /64s from the provider's routed prefix keep their own addresses on the internet.
     routed: routedHomes(state, core.devices.list()),
   });
@@ -269,11 +276,20 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     await hub.set(hubDesired(state, core, !restored));
     restored = true;
     // New pool addresses before the rules that use them, old ones only after the rules left them.
+    // They are not the firewall's: when they cannot be placed, IPv6 leaves by the VM's own address
+    // and the policy is applied all the same.
     const v6 = core.egress.firewall() ? core.egress.wanV6() : [];
-    await egressAddresses.set({ interface: wan, v6: [...new Set([...egressV6, ...v6])] });
-    await firewall.set(firewallDesired());
-    await egressAddresses.set({ interface: wan, v6 });
-    egressV6 = v6;
+    let placed = true;
+    await egressAddresses.set({ interface: wan, v6: [...new Set([...egressV6, ...v6])] }).catch((err: Error) => {
+      placed = false;
+      log(`egress: could not put the temporary IPv6 addresses on ${wan}, IPv6 leaves by the VM's own address: ${err.message}`);
+    });
+    await firewall.set(firewallDesired(placed));
+    if (!placed) return;
+    await egressAddresses.set({ interface: wan, v6 }).then(
+      () => void (egressV6 = v6),
+      (err: Error) => log(`egress: could not take old temporary IPv6 addresses off ${wan}: ${err.message}`),
+    );
   };
   const reconcile = () => serial(apply).catch((err) => log(`could not apply the desired state: ${(err as Error).message}`));
 
@@ -281,6 +297,10 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     wan = state.wanInterface ?? (await defaultRouteInterface(run));
     await refreshLocalPrefixes();
     await deps.ensureForwarding(wan);
+    // What an earlier run's resolver added to the exception sets: clients may still hold those answers.
+    for (const a of await firewall.egressExceptions().catch(() => [])) {
+      if (!excepted(a)) resolvedExceptions.set(a, Date.now() + RESOLVED_EXCEPTION_MIN_S * 1000);
+    }
     await serial(apply);
     core.events.on('devices-changed', () => void reconcile());
     core.events.on('firewall-changed', () => void reconcile());
@@ -298,7 +318,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       // A compile of a million names leaves tens of MB of garbage: hand it back now, not whenever V8 likes.
       onListsCompiled: collectGarbage,
       onSettingsChanged: (keys) => core.events.emit('settings-changed', { keys }),
-      onUpstreamAnswer: (name, answer) => exceptResolved(name, answer),
+      onAddressAnswer: (name, answer) => exceptResolved(name, answer),
     });
     const dnsRuntime = dns;
     core.events.on('devices-changed', () => dnsRuntime.devicesChanged());

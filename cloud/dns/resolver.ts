@@ -64,8 +64,12 @@ export interface ResolverOptions {
   upstreamTimeoutMs?: number;
   /** Distinct queries waiting for the upstream at most; beyond, SERVFAIL at once (default 4096). */
   maxPending?: number;
-  /** Each answer from the upstream to an A or AAAA question, with the name asked (the egress exceptions follow them). */
-  onUpstreamAnswer?: (name: string, answer: Uint8Array) => void | Promise<void>;
+  /**
+   * Each answer to an A or AAAA question, from the upstream or the cache, with
+   * the name asked (made only when called for): the egress exceptions follow
+   * them. A promise holds the reply until it settles.
+   */
+  onAddressAnswer?: (name: () => string, answer: Uint8Array) => void | Promise<void>;
 }
 
 export interface Resolver {
@@ -182,8 +186,8 @@ export function createResolver(opts: ResolverOptions): Resolver {
     const deliver = () => p.waiters.forEach((w, i) => w.resolve(replies[i]!));
     const first = p.waiters[0];
     const hold =
-      answer && opts.onUpstreamAnswer && first && (first.qtype === TYPE.A || first.qtype === TYPE.AAAA)
-        ? opts.onUpstreamAnswer(nameToText(first.buf, HEADER), answer)
+      answer && opts.onAddressAnswer && first && (first.qtype === TYPE.A || first.qtype === TYPE.AAAA)
+        ? opts.onAddressAnswer(() => nameToText(first.buf, HEADER), answer)
         : undefined;
     // A hook that returns a promise holds the reply until it settles (an egress exception in place first).
     if (hold) void hold.then(deliver, deliver);
@@ -282,7 +286,10 @@ export function createResolver(opts: ResolverOptions): Resolver {
     if (cached) {
       counters.cached++;
       record(client, 'cached', cached[3]! & 0x0f);
-      return cached;
+      // A cached answer may be the first for a name excepted since: it holds the reply like an upstream one.
+      const hook = opts.onAddressAnswer;
+      const hold = hook && (q.qtype === TYPE.A || q.qtype === TYPE.AAAA) ? hook(() => nameToText(query, HEADER), cached) : undefined;
+      return hold ? hold.then(() => cached, () => cached) : cached;
     }
     return forward(client, counters);
   };

@@ -33,8 +33,8 @@ export interface DnsRuntimeDeps {
   onListsCompiled?: () => void;
   /** A DNS setting changed through the control (names as in DnsControlDeps.onChanged). */
   onSettingsChanged?: (keys: string[]) => void;
-  /** Each upstream answer to an A or AAAA question (ResolverOptions.onUpstreamAnswer). */
-  onUpstreamAnswer?: (name: string, answer: Uint8Array) => void | Promise<void>;
+  /** Each answer to an A or AAAA question, upstream or cached (ResolverOptions.onAddressAnswer). */
+  onAddressAnswer?: (name: () => string, answer: Uint8Array) => void | Promise<void>;
 }
 
 export interface DnsRuntime {
@@ -90,7 +90,7 @@ export async function startDns(deps: DnsRuntimeDeps): Promise<DnsRuntime> {
     identify: (address) => clients.identify(address),
     isBlocked: (buf, offset) => lists.current().isBlocked(buf, offset),
     localNames,
-    ...(deps.onUpstreamAnswer && { onUpstreamAnswer: deps.onUpstreamAnswer }),
+    ...(deps.onAddressAnswer && { onAddressAnswer: deps.onAddressAnswer }),
   });
 
   const server: DnsServer = await serveDns(resolver, { addresses: vm, port: deps.port ?? DNS_PORT, log });

@@ -17,6 +17,8 @@ export interface Firewall {
    * (the sets exist only then).
    */
   addEgressExceptions(addresses: string[], timeoutSeconds: number): Promise<void>;
+  /** The single addresses in the egress exception sets now (none when the sets do not exist). */
+  egressExceptions(): Promise<string[]>;
 }
 
 const MISSING = /No such file or directory|does not exist/i;
@@ -62,6 +64,14 @@ export function createFirewall(run: Runner): Firewall {
         }
         if (errors.length) throw errors[0];
       }),
+    async egressExceptions() {
+      const out: string[] = [];
+      for (const family of [4, 6] as const) {
+        const r = await run(['nft', '-j', 'list', 'set', FIREWALL_FAMILY, FIREWALL_TABLE, `egress_except${family}`], { allowFail: true });
+        if (r.code === 0) out.push(...singleAddresses(r.stdout));
+      }
+      return out;
+    },
     async counters() {
       const argv = ['nft', '-j', 'list', 'table', FIREWALL_FAMILY, FIREWALL_TABLE];
       const r = await run(argv, { allowFail: true });
@@ -73,4 +83,25 @@ export function createFirewall(run: Runner): Firewall {
     },
   };
   return firewall;
+}
+
+/** The plain addresses among a set's elements in `nft -j` output ("a", or {elem: {val: "a", …}}); prefixes and ranges are left out. */
+function singleAddresses(json: string): string[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return [];
+  }
+  const items = (doc as { nftables?: { set?: { elem?: unknown[] } }[] }).nftables ?? [];
+  const elems = items.flatMap((i) => i.set?.elem ?? []);
+  return elems.flatMap((e) => {
+    const value = typeof e === 'object' && e !== null && 'elem' in e ? (e as { elem: { val?: unknown } }).elem.val : e;
+    if (typeof value !== 'string') return [];
+    try {
+      return [formatAddress(parseAddress(value))];
+    } catch {
+      return [];
+    }
+  });
 }

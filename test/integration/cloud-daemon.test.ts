@@ -52,6 +52,7 @@ function setup(over: { wanInterface?: string | null; pairingPort?: number } = {}
       set: async (d: FirewallDesired | null) => void calls.push(d ? `firewall out of ${d.wanInterface}` : 'firewall removed'),
       counters: async () => ({ rules: [], subjects: {} }),
       addEgressExceptions: async () => {},
+      egressExceptions: async () => [],
     },
     ensureForwarding: async () => void calls.push('forwarding'),
     log: () => {},

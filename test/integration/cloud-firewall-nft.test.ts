@@ -180,6 +180,8 @@ test('egress: new connections leave with the pool address, an excepted destinati
   const err = await fw.addEgressExceptions(['192.0.2.8', '2001:db8:99::5'], 3600).catch((e: unknown) => e);
   assert.match(String(err), /overlaps/);
   assert.match(await listed(4), /192\.0\.2\.8 timeout 1h/);
+  // What a restarted daemon reads back: the single addresses, not the excepted prefixes.
+  assert.equal((await fw.egressExceptions()).sort(), ['192.0.2.7', '192.0.2.8', '198.51.100.9', '2001:db8:98::7']);
 });
 
 test('set(null) removes the table; counters() then reports none', async () => {
@@ -187,6 +189,7 @@ test('set(null) removes the table; counters() then reports none', async () => {
   await fw.set(null);
   assert.is((await vm(['nft', 'list', 'tables'])).stdout.trim(), '');
   assert.equal(await fw.counters(), { rules: [], subjects: {} });
+  assert.equal(await fw.egressExceptions(), [], 'no sets: nothing excepted');
 });
 
 test.run();

@@ -296,4 +296,40 @@ test('negative answers from the upstream are cached per RFC 2308', async () => {
   assert.is(up.calls.length, 2);
 });
 
+test('the address hook sees upstream and cached A/AAAA answers, names made only when asked, and a promise holds the reply', async () => {
+  const up = fakeUpstream(www(300));
+  const seen: string[] = [];
+  let hold: Promise<void> | undefined;
+  const r = makeResolver({
+    upstream: up,
+    onAddressAnswer: (name, answer) => {
+      seen.push(`${name()} ${decode(answer).answers!.length}`);
+      return hold;
+    },
+  });
+  await ask(r, query('www.example.com'));
+  assert.equal(seen, ['www.example.com 1'], 'the upstream answer');
+  // From the cache now; the hook holds it until its promise settles.
+  let release!: () => void;
+  hold = new Promise<void>((res) => (release = res));
+  const pending = r.answer(query('WWW.example.com'), LAPTOP);
+  assert.ok(isPromise(pending), 'held');
+  let done = false;
+  void (pending as Promise<unknown>).then(() => (done = true));
+  await new Promise((res) => setImmediate(res));
+  assert.not.ok(done, 'not before the hook settles');
+  release();
+  const reply = await pending;
+  assert.is((decode(reply!).answers![0] as packet.StringAnswer).data, '192.0.2.1');
+  assert.equal(seen, ['www.example.com 1', 'WWW.example.com 1'], 'the cached answer too');
+  assert.is(up.calls.length, 1, 'one upstream query in all');
+  // A hook that fails does not lose the reply; other types are not shown to it.
+  hold = Promise.reject(new Error('nft said no'));
+  hold.catch(() => {});
+  assert.ok(await ask(r, query('www.example.com')));
+  const before = seen.length;
+  await ask(r, query('www.example.com', 'TXT'));
+  assert.is(seen.length, before, 'TXT is not an address answer');
+});
+
 test.run();
