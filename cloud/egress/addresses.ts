@@ -23,6 +23,45 @@ export interface EgressAddressesOptions {
    * daemon removes what an earlier one left. Without it, only this process's.
    */
   stateFile?: string;
+  /**
+   * Which of these addresses open connections still leave by (default: the
+   * kernel's connection table, conntrackReplyTargets): those stay on the
+   * interface until their connections end.
+   */
+  inUse?: (addresses: readonly string[]) => Set<string>;
+}
+
+/**
+ * The addresses among `addresses` that connections in the kernel's table
+ * (/proc/net/nf_conntrack, this network namespace) are answered at: a
+ * connection SNATed to a pool address has it as the destination of its reply
+ * tuple. Without the table (a kernel without it), none.
+ */
+export function conntrackReplyTargets(addresses: readonly string[], read: () => string = () => readFileSync('/proc/net/nf_conntrack', 'utf8')): Set<string> {
+  const wanted = new Set(addresses);
+  const found = new Set<string>();
+  if (wanted.size === 0) return found;
+  let text: string;
+  try {
+    text = read();
+  } catch {
+    return found;
+  }
+  for (const line of text.split('\n')) {
+    // "ipv6 10 tcp 6 431999 ESTABLISHED src=… dst=… sport=… dport=… src=… dst=REPLY-TARGET …": the second dst= is the reply's.
+    // A TCP connection in TIME_WAIT or CLOSE has ended: it needs its address no more.
+    if (!line.startsWith('ipv6') || / (TIME_WAIT|CLOSE) /.test(line)) continue;
+    const dsts = [...line.matchAll(/\bdst=(\S+)/g)];
+    const reply = dsts[1]?.[1];
+    if (!reply) continue;
+    try {
+      const a = formatAddress(parseAddress(reply));
+      if (wanted.has(a)) found.add(a);
+    } catch {
+      // not an address: skip the line
+    }
+  }
+  return found;
 }
 
 interface Owned {
@@ -43,6 +82,7 @@ const NONE: Owned = { interface: null, addresses: [] };
  */
 export function createEgressAddresses(run: Runner, opts: EgressAddressesOptions = {}): EgressAddresses {
   const serial = createSerialQueue();
+  const inUse = opts.inUse ?? ((addresses: readonly string[]) => conntrackReplyTargets(addresses));
   let memory: Owned = NONE;
 
   const load = (): Owned => {
@@ -118,9 +158,12 @@ export function createEgressAddresses(run: Runner, opts: EgressAddressesOptions 
         for (const a of missing) {
           await run(['ip', '-6', 'addr', 'add', `${a}/128`, 'dev', iface, 'nodad', 'preferred_lft', '0']);
         }
-        await remove(iface, mine.filter((a) => !wanted.includes(a)));
-        // Ours: what we added now and what we had added before and still want (present or re-added).
-        save({ interface: iface, addresses: wanted.filter((a) => missing.includes(a) || mine.includes(a)) });
+        // An address no longer wanted stays while open connections still leave by it (they keep their address).
+        const unwanted = mine.filter((a) => !wanted.includes(a));
+        const busy = unwanted.length > 0 ? inUse(unwanted) : new Set<string>();
+        await remove(iface, unwanted.filter((a) => !busy.has(a)));
+        // Ours: what we added now, what we had added before and still want (present or re-added), and the busy ones.
+        save({ interface: iface, addresses: [...wanted.filter((a) => missing.includes(a) || mine.includes(a)), ...unwanted.filter((a) => busy.has(a))] });
       }),
   };
 }

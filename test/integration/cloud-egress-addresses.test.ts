@@ -79,6 +79,18 @@ test('replacing: the new one added, the one no longer wanted removed; a foreign 
   assert.equal(JSON.parse(readFileSync(stateFile, 'utf8')).addresses, [B, C], 'the foreign address was there already: not ours');
 });
 
+test('an address no longer wanted stays while open connections leave by it, and goes once they ended', async () => {
+  let open = new Set([B]);
+  const eg = createEgressAddresses(run, { stateFile, inUse: (list) => new Set(list.filter((a) => open.has(a))) });
+  await eg.set({ interface: 'eth0', v6: [C] });
+  assert.ok((await v6()).includes(`${B}/128 deprecated`), 'still in use: kept');
+  assert.equal(JSON.parse(readFileSync(stateFile, 'utf8')).addresses, [C, B], 'and still ours');
+  open = new Set();
+  await eg.set({ interface: 'eth0', v6: [C] });
+  assert.not.ok((await v6()).includes(`${B}/128 deprecated`), 'its connections ended: gone');
+  assert.equal(JSON.parse(readFileSync(stateFile, 'utf8')).addresses, [C]);
+});
+
 test('set(null) removes only ours; the readWanView of the WAN sees the rest', async () => {
   const eg = createEgressAddresses(run, { stateFile });
   await eg.set(null);

@@ -3,6 +3,7 @@
 // VM's own; `egress rotate` changes it for new connections while a connection
 // already open keeps its address; a destination on the exception list, by
 // prefix or by name (through the VM's resolver), sees the stable address.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ADDR, NODE24, REPO_ROOT, URLS, WEBSITE_PORT, createLab, waitFor, type Lab, type LabProcess } from './lib/lab.ts';
@@ -114,13 +115,32 @@ test('exceptions: a prefix, and a name through the VM\'s resolver, see the stabl
   assert.match(listed.stdout, new RegExp(ADDR.website.v4.replaceAll('.', '\\.')));
 });
 
-test('off: back to the VM\'s own address', async () => {
-  await aerie.cloudCli(['egress', 'off']);
-  // IPv6 here: the IPv4 website is still on the exception list by its name.
-  await waitFor('the VM\'s own address', async () => (await seenAs(URLS.website6)) === ADDR.vm.v6, { timeoutMs: 10_000, intervalMs: 250 });
-  assert.is(await seenAs(URLS.website4), ADDR.vm.v4);
-  const addrs = await lab!.run('vm', ['ip', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'global']);
-  assert.is(addrs.stdout.match(/inet6 /g)?.length, 1, `only the VM's own address is left: ${addrs.stdout}`);
+test('off: back to the VM\'s own address; an IPv6 connection open before keeps its temporary one until it ends', async () => {
+  const held = lab!.spawn('lan', [NODE24, HOLDER, ADDR.website.v6, String(WEBSITE_PORT)], { logFile: 'hold-egress-v6.log' });
+  let temporary = '';
+  try {
+    await waitFor('the held IPv6 connection to answer', () => answers(held).length >= 2, { timeoutMs: 10_000 });
+    temporary = answers(held).at(-1)!;
+    await aerie.cloudCli(['egress', 'off']);
+    // IPv6 here: the IPv4 website is still on the exception list by its name.
+    await waitFor('the VM\'s own address', async () => (await seenAs(URLS.website6)) === ADDR.vm.v6, { timeoutMs: 10_000, intervalMs: 250 });
+    assert.is(await seenAs(URLS.website4), ADDR.vm.v4);
+    // The provider's router forgets the VM's neighbours (as it does within a minute or so) and asks
+    // again: the answers keep coming only while the address is still on the VM's WAN.
+    await sleep(1000);
+    await lab!.run('internet', ['ip', '-6', 'neigh', 'flush', 'dev', 'to-vm']);
+    const count = answers(held).length;
+    await sleep(3000);
+    assert.ok(answers(held).length >= count + 8, `the open connection still gets answers (${answers(held).length - count} in 3 s)`);
+    assert.ok(answers(held).every((a) => a === temporary), 'at its temporary address');
+  } finally {
+    await lab!.stop(held);
+  }
+  // Its connection ended: the daemon takes the address off at its next pass.
+  await waitFor('only the VM\'s own IPv6 address on the WAN', async () => {
+    const addrs = await lab!.run('vm', ['ip', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'global']);
+    return addrs.stdout.match(/inet6 /g)?.length === 1;
+  }, { timeoutMs: 30_000, intervalMs: 1000 });
 });
 
 test.run();

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ValidationError } from '../../shared/errors.ts';
+import { conntrackReplyTargets } from '../../cloud/egress/addresses.ts';
 import { checkException, coveredBy } from '../../cloud/egress/exceptions.ts';
 import { checkEgressPool, type WanView } from '../../cloud/egress/pool.ts';
 import { formatSchedule, parseSchedule } from '../../cloud/egress/schedule.ts';
@@ -69,6 +70,22 @@ test('exceptions: an address inside an excepted prefix or equal to an excepted a
   const covered = coveredBy(['198.51.100.0/24', '2001:db8:99::/64', '192.0.2.7']);
   assert.equal(['198.51.100.5', '2001:db8:99::5', '192.0.2.7', '192.0.2.8', '2001:db8:98::1'].filter(covered), ['198.51.100.5', '2001:db8:99::5', '192.0.2.7']);
   assert.not.ok(coveredBy([])('198.51.100.5'));
+});
+
+test("open connections' reply targets, read from the kernel's connection table as it prints them", () => {
+  const table = [
+    // A TCP connection SNATed to a pool address: the reply goes to it.
+    'ipv6     10 tcp      6 431995 ESTABLISHED src=2001:0db8:00a0:0000:0000:0000:0000:0003 dst=2001:0db8:0080:0000:0000:0000:0000:0080 sport=45678 dport=80 src=2001:0db8:0080:0000:0000:0000:0000:0080 dst=2001:0db8:0203:0000:0000:0000:0000:00a1 sport=80 dport=45678 [ASSURED] mark=0 zone=0 use=2',
+    // As recorded from a kernel: an ICMPv6 echo to itself.
+    'ipv6     10 icmpv6   58 29 src=2001:0db8:0000:0000:0000:0000:0000:0001 dst=2001:0db8:0000:0000:0000:0000:0000:0001 type=128 code=0 id=14532 src=2001:0db8:0000:0000:0000:0000:0000:0001 dst=2001:0db8:0000:0000:0000:0000:0000:0001 type=129 code=0 id=14532 mark=0 zone=0 use=2',
+    'ipv4     2 tcp      6 300 ESTABLISHED src=203.0.113.131 dst=192.0.2.80 sport=1 dport=80 src=192.0.2.80 dst=203.0.113.11 sport=80 dport=1 mark=0 use=1',
+    'ipv6 garbage dst=not-an-address dst=zz',
+    // Ended: its address is free.
+    'ipv6     10 tcp      6 110 TIME_WAIT src=2001:0db8:00a0:0000:0000:0000:0000:0003 dst=2001:0db8:0080:0000:0000:0000:0000:0080 sport=45679 dport=80 src=2001:0db8:0080:0000:0000:0000:0000:0080 dst=2001:0db8:0203:0000:0000:0000:0000:00b2 sport=80 dport=45679 [ASSURED] mark=0 zone=0 use=2',
+  ].join('\n');
+  const targets = conntrackReplyTargets(['2001:db8:203::a1', '2001:db8:203::b2', '2001:db8::1'], () => table);
+  assert.equal([...targets].sort(), ['2001:db8:203::a1', '2001:db8::1']);
+  assert.equal(conntrackReplyTargets(['2001:db8:203::a1'], () => { throw new Error('ENOENT'); }), new Set(), 'no table: none');
 });
 
 test('exceptions: domains (normalized), prefixes and single addresses', () => {
