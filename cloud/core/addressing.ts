@@ -64,6 +64,12 @@ export function homeV6At(overlay: Overlay, index: number, routed: Prefix | null 
   return formatPrefix({ family: 6, network, length: 64 });
 }
 
+/** Where homeV6At takes the homes' /64s from: the routed prefix, or the /48 around the overlay's /64. */
+export function homeV6Space(overlay: Overlay, routed: Prefix | null = null): Prefix {
+  if (routed) return routed;
+  return { family: 6, network: overlay.v6.network & ~((1n << 80n) - 1n), length: 48 };
+}
+
 export function overlayPrefixes(overlay: Overlay): string[] {
   return [formatPrefix(overlay.v4), formatPrefix(overlay.v6)];
 }

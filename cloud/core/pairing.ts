@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { parsePrefix, prefixesOverlap, type Prefix } from '../../shared/cidr.ts';
 import { decodeSecret, encodePairingCode, formatEndpoint } from '../../shared/pairing-code.ts';
 import {
   CreatePairingCodeRequest,
@@ -9,7 +10,7 @@ import {
 } from '../../shared/schemas.ts';
 import type { DeviceRecord } from '../store/devices.ts';
 import type { PairingCodeRecord } from '../store/pairing-codes.ts';
-import { homeV6At, interfaceAddressesAt, overlayPrefixes, vmAddresses } from './addressing.ts';
+import { homeV6At, homeV6Space, interfaceAddressesAt, overlayPrefixes, vmAddresses } from './addressing.ts';
 import { KEEPALIVE_SECONDS } from './config.ts';
 import { insertDevice, type DeviceDeps } from './devices.ts';
 import { CoreError } from './errors.ts';
@@ -40,6 +41,8 @@ export interface PairingDeps extends DeviceDeps {
   localPrefixes?: () => readonly string[];
 }
 
+const within = (p: Prefix, outer: Prefix) => p.family === outer.family && p.length >= outer.length && prefixesOverlap(p, outer);
+
 export function createPairing(deps: PairingDeps): Pairing {
   const { store, config, events, now } = deps;
 
@@ -56,7 +59,29 @@ export function createPairing(deps: PairingDeps): Pairing {
   const used = () => new CoreError('invalid_code', 'this pairing code has already been used; create a new one with "aerie-cloud pair"');
 
   /** Checks the code, then the request against the state, then stores; call inside a transaction. */
+  /**
+   * The /64 the router's index names (homeV6At), or, when that one is beyond the
+   * prefix or already another home's, the first free one: a /60 serves 15 routers
+   * whatever their indexes. null when none is left (the home gets no IPv6 from the VM).
+   */
+  const homeV6For = (index: number, gateways: readonly DeviceRecord[]): string | null => {
+    const routed = config.homeV6Prefix ?? null;
+    const taken = gateways.flatMap((g) => g.lanPrefixes.map((t) => parsePrefix(t)));
+    const free = (text: string | null) => text !== null && !taken.some((p) => prefixesOverlap(p, parsePrefix(text)));
+    const mine = homeV6At(config.overlay, index, routed);
+    if (free(mine)) return mine;
+    const slots = routed ? Math.min(2 ** (64 - routed.length), 0x10000) : 0x10000;
+    for (let k = 1; k < slots; k++) {
+      const candidate = homeV6At(config.overlay, k, routed);
+      if (free(candidate)) return candidate;
+    }
+    return null;
+  };
+
+  // The /64 the last addGateway gave (the answer names it).
+  let homeV6: string | null = null;
   const addGateway = (req: PairRequest, secret: Uint8Array): DeviceRecord => {
+    homeV6 = null;
     const t = now();
     // The code first: without a valid one, nobody learns which names or prefixes exist.
     const code = findCode(secret);
@@ -71,7 +96,11 @@ export function createPairing(deps: PairingDeps): Pairing {
       );
     }
     const gateways = store.devices.list().filter((d) => d.role === 'gateway');
-    checkLanPrefixes(req.lanPrefixes, {
+    // A router paired before reports the /64 the VM gave it then: the VM hands those out, not the router.
+    const space = homeV6Space(config.overlay, config.homeV6Prefix ?? null);
+    const handedOut = (p: Prefix) => within(p, space) && !prefixesOverlap(p, config.overlay.v6);
+    const reported = req.lanPrefixes.filter((t) => !handedOut(parsePrefix(t)));
+    checkLanPrefixes(reported, {
       overlay: config.overlay,
       gateways,
       publicHost: config.publicHost,
@@ -79,8 +108,8 @@ export function createPairing(deps: PairingDeps): Pairing {
     });
     // The home also gets an IPv6 /64 from the VM, routed like the prefixes it reported (NATed unless from homeV6Prefix).
     const lanPrefixes = (index: number) => {
-      const v6 = homeV6At(config.overlay, index, config.homeV6Prefix ?? null);
-      return v6 && !req.lanPrefixes.includes(v6) ? [...req.lanPrefixes, v6] : req.lanPrefixes;
+      homeV6 = homeV6For(index, gateways);
+      return homeV6 ? [...reported, homeV6] : reported;
     };
     const d = insertDevice(deps, { name: req.name, role: 'gateway', publicKey: req.publicKey, lanPrefixes });
     if (!store.pairingCodes.markUsed(code.id, t, d.name)) throw used();
@@ -127,7 +156,7 @@ export function createPairing(deps: PairingDeps): Pairing {
         overlay: overlayPrefixes(config.overlay),
         services: { api: vmAddresses(config.overlay) },
         keepalive: KEEPALIVE_SECONDS,
-        ...withHomeV6(homeV6At(config.overlay, device.hostIndex, config.homeV6Prefix ?? null)),
+        ...withHomeV6(homeV6),
       };
     },
   };

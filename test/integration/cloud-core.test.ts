@@ -275,4 +275,41 @@ test('with a routed homes\' prefix, a router\'s home gets the /64 of it that its
   assert.ok(core.devices.get('home')!.lanPrefixes.includes('2001:db8:b00:2::/64'));
 });
 
+test('a small routed prefix serves as many routers as it has /64s, whatever their indexes; then homes get none', () => {
+  const { store, state } = freshVm();
+  const core = createCore({ store, config: { ...state, homeV6Prefix: parsePrefix('2001:db8:b00::/62') } }); // four /64s
+  for (let i = 0; i < 20; i++) core.devices.add({ name: `phone-${i}`, publicKey: generateKeyPair().publicKey }); // indexes 2–21
+  const homes = ['a', 'b', 'c', 'd'].map((n, i) =>
+    core.pairing.redeem(pairRequest(core.pairing.createCode().code, { name: `home-${n}`, lanPrefixes: [`198.51.100.${128 + 16 * i}/28`] })).homeV6 ?? null,
+  );
+  assert.equal(homes, ['2001:db8:b00:1::/64', '2001:db8:b00:2::/64', '2001:db8:b00:3::/64', null], 'index 22 and on are beyond a /62');
+});
+
+test("a router paired again does not keep the /64 the VM gave it before: the next router at that index gets it alone", () => {
+  const { core } = setup();
+  const first = core.pairing.redeem(pairRequest(core.pairing.createCode().code));
+  assert.is(first.homeV6, '2001:db8:a0:2::/64');
+  core.devices.remove('home');
+  core.devices.add({ name: 'phone', publicKey: generateKeyPair().publicKey }); // takes index 2
+  // The router still has its old /64 on its LAN and reports it with its own prefixes.
+  const again = core.pairing.redeem(pairRequest(core.pairing.createCode().code, { lanPrefixes: ['192.0.2.128/25', '2001:db8:a0:2::/64'] }));
+  assert.is(again.homeV6, '2001:db8:a0:3::/64');
+  assert.equal(core.devices.get('home')!.lanPrefixes, ['192.0.2.128/25', '2001:db8:a0:3::/64'], 'the old /64 is not routed to it any more');
+  core.devices.remove('phone');
+  const next = core.pairing.redeem(pairRequest(core.pairing.createCode().code, { name: 'cabin', lanPrefixes: ['198.51.100.128/26'] }));
+  assert.is(next.homeV6, '2001:db8:a0:2::/64', 'index 2 again, its /64 free');
+  // A router of an older VM holds the /64 the next index would give: the new one gets the first free /64 instead.
+  const { store, core: older } = setup();
+  store.devices.insert({
+    name: 'legacy', role: 'gateway', publicKey: generateKeyPair().publicKey, hostIndex: 9,
+    addressV4: '203.0.113.139', addressV6: '2001:db8:a0::9', lanPrefixes: ['198.51.100.128/26', '2001:db8:a0:2::/64'], createdAt: 0,
+  });
+  assert.is(older.pairing.redeem(pairRequest(older.pairing.createCode().code)).homeV6, '2001:db8:a0:1::/64');
+  // The overlay itself is still refused, not quietly dropped.
+  assert.throws(
+    () => core.pairing.redeem(pairRequest(core.pairing.createCode().code, { name: 'odd', lanPrefixes: ['2001:db8:a0::/64'] })),
+    (e: unknown) => e instanceof Error && /overlay/.test(e.message),
+  );
+});
+
 test.run();
