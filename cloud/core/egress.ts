@@ -128,7 +128,9 @@ export function createEgressCore(deps: EgressCoreDeps): EgressCore {
   const get = (): EgressInfo => {
     const r = table.get();
     const mode = modeOf();
-    const next = r.scheduleSeconds !== null && mode !== 'off' && !emptyPool({ v6Prefix: r.v6Prefix, v4: r.v4 }) ? (r.rotatedAt ?? now()) + r.scheduleSeconds * 1000 : null;
+    // A last rotation "in the future" (the clock was set back since) counts as now, or rotation would wait for the clock.
+    const last = Math.min(r.rotatedAt ?? now(), now());
+    const next = r.scheduleSeconds !== null && mode !== 'off' && !emptyPool({ v6Prefix: r.v6Prefix, v4: r.v4 }) ? last + r.scheduleSeconds * 1000 : null;
     return {
       mode,
       devices: table.subjects(),

@@ -192,6 +192,9 @@ test('schedule: stored, shown with the next rotation, and rotateIfDue rotates on
   tick(1000);
   assert.is(eg.rotateIfDue(), true);
   assert.is.not(eg.get().current.v6, first);
+  // The clock set back a day (a VM that booted with a wrong clock, then NTP): the next rotation is an hour from now, not a day.
+  tick(-86_400_000);
+  assert.is(eg.get().nextRotationAt, new Date(1_700_000_000_000 + 3_600_000 - 86_400_000 + 3_600_000).toISOString());
   assert.is(eg.setSchedule({ every: 'off' }).nextRotationAt, null);
 });
 
