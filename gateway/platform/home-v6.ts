@@ -46,6 +46,9 @@ export function radvdConfig(d: HomeV6Desired, routerAddress: string): string {
     `\tprefix ${d.prefix} {`,
     '\t\tAdvOnLink on;',
     '\t\tAdvAutonomous on;',
+    // When radvd stops (the prefix changed, Aerie off), its last advertisement deprecates the prefix,
+    // so devices stop opening connections from addresses that no longer route.
+    '\t\tDeprecatePrefix on;',
     '\t};',
     `\tRDNSS ${routerAddress} {`,
     '\t};',
@@ -78,12 +81,12 @@ export function createHomeV6(run: Runner, opts: HomeV6Options): HomeV6 {
     }
   };
 
+  // The pid file outlives a radvd that crashed, and its number may be another program's by now.
   const radvdPid = (): number | null => {
     try {
       const pid = Number(readFileSync(pidFile, 'utf8').trim());
       if (!Number.isInteger(pid) || pid <= 1) return null;
-      process.kill(pid, 0);
-      return pid;
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'radvd' ? pid : null;
     } catch {
       return null;
     }
@@ -121,7 +124,9 @@ export function createHomeV6(run: Runner, opts: HomeV6Options): HomeV6 {
       const before = recorded();
       if (before && (before.interface !== desired.interface || before.address !== address)) await remove();
       mkdirSync(opts.runDir, { recursive: true, mode: 0o755 });
-      await writeFileAtomic(stateFile, `${JSON.stringify({ interface: desired.interface, address })}\n`);
+      if (before?.interface !== desired.interface || before.address !== address) {
+        await writeFileAtomic(stateFile, `${JSON.stringify({ interface: desired.interface, address })}\n`);
+      }
       if (!(await hasAddress(desired.interface, address))) {
         await run(['ip', '-6', 'addr', 'add', `${address}/64`, 'dev', desired.interface, 'nodad']);
       }
