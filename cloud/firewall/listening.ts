@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { formatAddress, parseAddress, parsePrefix, prefixContains, type Address, type Prefix } from '../../shared/cidr.ts';
+import { formatAddress, parseAddress, parsePrefix, prefixContains, unmapAddress, type Address, type Prefix } from '../../shared/cidr.ts';
 
 /**
  * The VM's own listening sockets, from the kernel's socket tables
@@ -71,7 +71,8 @@ export function portInUseCheck(tunnelOnly: { v4: Prefix; v6: Prefix }, list: () 
   return (proto: 'tcp' | 'udp', port: number): string | null => {
     const hit = list().find((s) => {
       if (s.proto !== proto || s.port !== port) return false;
-      const a = parseAddress(s.address);
+      // A v4-mapped address (::ffff:203.0.113.129) is the IPv4 one for this purpose.
+      const a = unmapAddress(parseAddress(s.address));
       return !inside.some((p) => p.family === a.family && prefixContains(p, a));
     });
     if (!hit) return null;

@@ -65,11 +65,13 @@ test("the overlay's own services (API, DNS, MQTT) are left to the tunnel: a publ
   const list = () => [
     { proto: 'tcp' as const, address: '203.0.113.129', port: 80 },
     { proto: 'udp' as const, address: '2001:db8:a0::1', port: 53 },
+    { proto: 'tcp' as const, address: '::ffff:203.0.113.129', port: 1883 },
     { proto: 'tcp' as const, address: '198.51.100.10', port: 443 },
   ];
   const check = portInUseCheck(OVERLAY, list);
   assert.is(check('tcp', 80), null);
   assert.is(check('udp', 53), null);
+  assert.is(check('tcp', 1883), null, 'a v4-mapped tunnel address is the tunnel address');
   assert.is(check('tcp', 443), 'a program on the VM listens on 198.51.100.10 port 443/tcp');
 });
 
