@@ -8,7 +8,7 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { createServer as createNetServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatAddress, nthAddress, parsePrefix, prefixesOverlap } from '../shared/cidr.ts';
+import { formatAddress, isValidAddress, nthAddress, parseAddress, parsePrefix, prefixesOverlap } from '../shared/cidr.ts';
 import type { Runner } from '../shared/run.ts';
 import { createSerialQueue } from '../shared/serial-queue.ts';
 import { createApi } from './api/api.ts';
@@ -220,7 +220,10 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     if (e.v4 === null && v6 === null) return undefined;
     const t = Date.now();
     for (const [a, until] of resolvedExceptions) if (until <= t) resolvedExceptions.delete(a);
-    return { ...e, v6, exceptPrefixes: [...e.exceptPrefixes, ...resolvedExceptions.keys()] };
+    // The public endpoint is the VM's known face (peers, pairing codes): never fenced off, even if in the pool.
+    const face = isValidAddress(state.publicHost) ? formatAddress(parseAddress(state.publicHost)) : null;
+    const temporary = [...core.egress.get().pool.v4, ...(v6Placed ? core.egress.wanV6() : [])].filter((a) => a !== face);
+    return { ...e, v6, exceptPrefixes: [...e.exceptPrefixes, ...resolvedExceptions.keys()], temporary };
   };
 
   // Applies run one at a time; a failure is logged and the next tick tries again.

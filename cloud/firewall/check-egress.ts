@@ -9,6 +9,7 @@ export interface CheckedEgress {
   /** 'all': the inside sets; else the named subjects' addresses (and a gateway's homes). */
   sources: 'all' | Lists;
   except: Lists;
+  temporary: Lists;
 }
 
 function fail(field: string, message: string): never {
@@ -46,5 +47,7 @@ export function checkEgress(x: unknown, prefixesOf: ReadonlyMap<string, Prefix[]
     const f = `egress.exceptPrefixes[${i}]`;
     return typeof t === 'string' && t.includes('/') ? parsePrefix(t, f) : hostPrefix(parseAddress(t as string, f));
   });
-  return { v4, v6, sources, except: lists(except) };
+  if (e.temporary !== undefined && !Array.isArray(e.temporary)) fail('egress.temporary', `expected an array of IP addresses, got ${describeInput(e.temporary)}`);
+  const temporary = (e.temporary ?? []).map((t, i) => hostPrefix(parseAddress(t as string, `egress.temporary[${i}]`)));
+  return { v4, v6, sources, except: lists(except), temporary: lists(temporary) };
 }

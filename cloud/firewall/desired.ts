@@ -46,6 +46,12 @@ export interface FirewallEgress {
   sources: 'all' | string[];
   /** Destinations that keep the main address. */
   exceptPrefixes: string[];
+  /**
+   * The temporary addresses on the WAN (the IPv4 pool, the IPv6 picks still
+   * there): nothing from outside reaches the VM or a published service at one,
+   * so a website cannot probe the address it saw and find the VM behind it.
+   */
+  temporary?: string[];
 }
 
 export interface FirewallDesired {

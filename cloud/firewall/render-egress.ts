@@ -11,8 +11,23 @@ export function egressSets(c: CheckedFirewall): [string, string, string, string[
       [`egress_except${f.n}`, 'interval, timeout', 'destinations that keep the main address; resolver-fed elements expire', f.pick(e.except)],
     ];
     if (e.sources !== 'all') sets.push([`egress_sources${f.n}`, 'interval', 'subjects that leave with the temporary address', f.pick(e.sources)]);
+    sets.push([`egress_temporary${f.n}`, 'interval', "the VM's temporary addresses: nothing from outside reaches it at one", f.pick(e.temporary)]);
     return sets;
   });
+}
+
+/** Input: a temporary address answers nothing it did not start (a probe would find the VM behind it). */
+export function temporaryInputRules(c: CheckedFirewall): string[] {
+  if (!c.egress) return [];
+  const w = quote(c.wan);
+  return FAMILIES.map((f) =>
+    rule(`iifname ${w} ${f.ip} daddr @egress_temporary${f.n}`, 'drop', `nothing from outside reaches the VM at a temporary ${f.label} address`),
+  );
+}
+
+/** The publish DNAT's extra match: not at a temporary address (nothing there may lead to the home). */
+export function notTemporary(c: CheckedFirewall, ip: string, n: string): string {
+  return c.egress ? ` ${ip} daddr != @egress_temporary${n}` : '';
 }
 
 /** SNAT of new connections to the current pool address; before the masquerade rules, so it wins. */

@@ -1,4 +1,5 @@
 import type { CheckedFirewall } from './check.ts';
+import { temporaryInputRules } from './render-egress.ts';
 import { FAMILIES, quote, rule } from './render-rule.ts';
 
 /**
@@ -27,6 +28,8 @@ export function inputRules(c: CheckedFirewall): string[] {
     rule('icmpv6 type { mld-listener-query, mld-listener-report, mld2-listener-report } ip6 saddr fe80::/10', 'accept', 'multicast listener discovery from link-local sources (RFC 3810)'),
     // Its request goes to a multicast group, so conntrack cannot match the reply to it.
     rule('ip6 saddr fe80::/10 udp sport 547 udp dport 546', 'accept', "DHCPv6 replies to the VM's own client, from link-local servers (RFC 8415)"),
+    // After neighbour discovery (the provider's router must still find the address), before every service.
+    ...temporaryInputRules(c),
     ...tunnel,
     rule(`udp dport ${wireguard}`, 'accept', 'WireGuard from anywhere: peers roam between networks'),
     rule(`tcp dport ${pairing}`, 'accept', 'the pairing listener: new devices reach it before they have a tunnel'),

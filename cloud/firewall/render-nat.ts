@@ -1,4 +1,5 @@
 import type { CheckedFirewall } from './check.ts';
+import { notTemporary } from './render-egress.ts';
 import { FAMILIES, quote, rule } from './render-rule.ts';
 
 /** Published home services: DNAT of the VM's own addresses on the WAN to a LAN address. */
@@ -9,7 +10,7 @@ export function publishRules(c: CheckedFirewall): string[] {
     const to = p.family === 4 ? `${p.toAddress}:${p.toPort}` : `[${p.toAddress}]:${p.toPort}`;
     // fib daddr type local: only packets for the VM itself, not ones it routes.
     return rule(
-      `iifname ${w} meta nfproto ${f.nfproto} fib daddr type local ${p.proto} dport ${p.port}`,
+      `iifname ${w} meta nfproto ${f.nfproto} fib daddr type local${notTemporary(c, f.ip, f.n)} ${p.proto} dport ${p.port}`,
       `dnat ${f.ip} to ${to}`,
       `published ${p.name}: ${p.proto} ${p.port} on the VM goes to ${p.toAddress} port ${p.toPort}`,
     );

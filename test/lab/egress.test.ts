@@ -9,12 +9,15 @@ import * as assert from 'uvu/assert';
 import { ADDR, NODE24, REPO_ROOT, URLS, WEBSITE_PORT, createLab, waitFor, type Lab, type LabProcess } from './lib/lab.ts';
 import { setUpAerie, type Aerie } from './lib/aerie.ts';
 import { LAB_NAMES, addressesOf, dig, startLabDns } from './lib/dns.ts';
+import { probePort } from './lib/probe.ts';
 
 let lab: Lab | undefined;
 let aerie: Aerie;
 const POOL_V4 = ['203.0.113.11', '203.0.113.12'];
 const POOL_V6_PREFIX = '2001:db8:203::/64';
 const HOLDER = `${REPO_ROOT}/test/lab/servers/hold-connection.ts`;
+/** The VM's pairing listener (TLS), on every address. */
+const PAIRING_PORT = 8443;
 
 /** What the website says the laptop's address is, over IPv4 or IPv6. */
 async function seenAs(url: string): Promise<string> {
@@ -64,6 +67,12 @@ test('on: the website sees a pool address, IPv4 and IPv6', async () => {
   await waitFor('a pool address', async () => POOL_V4.includes(await seenAs(URLS.website4)), { timeoutMs: 10_000, intervalMs: 250 });
   const v6 = await seenAs(URLS.website6);
   assert.ok(v6.startsWith('2001:db8:203:') && v6 !== ADDR.vm.v6, `a random address of the /64, not the VM's own: ${v6}`);
+  // A website that probes the address it saw finds nothing there: the VM's pairing listener answers only at its own.
+  for (const temporary of [await seenAs(URLS.website4), v6]) {
+    const probe = await probePort(lab!, 'internet', 'tcp', temporary, PAIRING_PORT, 1500);
+    assert.is(probe.result, 'timeout', `pairing at the temporary ${temporary}: ${JSON.stringify(probe)}`);
+  }
+  assert.is((await probePort(lab!, 'internet', 'tcp', ADDR.vm.v4, PAIRING_PORT, 3000)).result, 'connected', "at the VM's own address it answers");
   // The router hears of it on its control channel and shows it.
   const routerSees = async () => {
     const status = JSON.parse((await aerie.gatewayCli(['status', '--json'])).stdout) as { vm: { settings: { egress: { v4: string; v6: string } | null } } | null };

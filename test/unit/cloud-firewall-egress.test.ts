@@ -25,7 +25,13 @@ function set(text: string, name: string): string {
 
 test('global egress: SNAT of everything inside to the pool addresses, before the masquerade, except to the exceptions', () => {
   const text = renderFirewall(
-    withEgress({ v4: '203.0.113.11', v6: '2001:db8:203::5e:1', sources: 'all', exceptPrefixes: ['198.51.100.0/24', '2001:db8:5::/48', '192.0.2.53'] }),
+    withEgress({
+      v4: '203.0.113.11',
+      v6: '2001:db8:203::5e:1',
+      sources: 'all',
+      exceptPrefixes: ['198.51.100.0/24', '2001:db8:5::/48', '192.0.2.53'],
+      temporary: ['203.0.113.11', '203.0.113.12', '2001:db8:203::5e:1', '2001:db8:203::5e:0'],
+    }),
   );
   golden('cloud-firewall-egress-global.nft', text);
   const post = chain(text, 'postrouting');
@@ -37,6 +43,24 @@ test('global egress: SNAT of everything inside to the pool addresses, before the
   assert.match(set(text, 'egress_except4'), 'elements = { 192.0.2.53, 198.51.100.0/24 }');
   assert.match(set(text, 'egress_except6'), 'elements = { 2001:db8:5::/48 }');
   assert.not.match(text, 'egress_sources');
+  // Nothing from outside reaches the VM, or a published service, at a temporary address.
+  assert.match(set(text, 'egress_temporary4'), 'elements = { 203.0.113.11, 203.0.113.12 }');
+  assert.match(set(text, 'egress_temporary6'), 'elements = { 2001:db8:203::5e:0, 2001:db8:203::5e:1 }');
+  const input = chain(text, 'input');
+  const drop = input.findIndex((l) => l.startsWith('iifname "eth0" ip daddr @egress_temporary4 counter drop'));
+  const ssh = input.findIndex((l) => l.startsWith('tcp dport 22 '));
+  assert.ok(drop > 0 && drop < ssh, 'before SSH, pairing and WireGuard');
+  assert.ok(input.findIndex((l) => l.startsWith('ct state established,related')) < drop, 'after the replies to what the VM started');
+  assert.ok(input.findIndex((l) => l.includes('nd-neighbor-solicit')) < drop, 'after neighbour discovery: the provider still finds the address');
+});
+
+test('a publish is not reached at a temporary address', () => {
+  const text = renderFirewall({
+    ...labDesired(),
+    publishes: [{ name: 'web', proto: 'tcp', port: 8444, toAddress: '192.0.2.130', toPort: 80 }],
+    egress: { v4: '203.0.113.11', v6: null, sources: 'all', exceptPrefixes: [], temporary: ['203.0.113.11'] },
+  });
+  assert.match(chain(text, 'publish')[0]!, /fib daddr type local ip daddr != @egress_temporary4 tcp dport 8444 counter dnat ip to 192\.0\.2\.130:80/);
 });
 
 test('per device: only the named subjects (a gateway with its homes) leave with the temporary address', () => {
@@ -66,6 +90,7 @@ test('bad egress input: ValidationError naming the field, nothing rendered', () 
     [{ sources: ['nobody'] }, 'egress.sources[0]'],
     [{ sources: 'some' as 'all' }, 'egress.sources'],
     [{ exceptPrefixes: ['198.51.100.1/24'] }, 'egress.exceptPrefixes[0]'],
+    [{ temporary: ['203.0.113.11', '203.0.113.0/25'] }, 'egress.temporary[1]'],
   ];
   for (const [change, field] of cases) {
     const d = withEgress({ v4: '203.0.113.11', v6: null, sources: 'all', exceptPrefixes: [], ...change });
