@@ -12,6 +12,13 @@ const MAX_TRIES = 64;
 const RESERVED_TOP = 128n;
 
 /**
+ * Nor the first 256 of a prefix: where providers and admins put their routers
+ * and static hosts (::1, ::2, ::53). Taking one would answer neighbour
+ * discovery for the provider's gateway and cut the VM off.
+ */
+const LOW_HOSTS = 256n;
+
+/**
  * A random address inside the IPv6 `prefix` that is none of `avoid` (the VM's
  * own addresses, the recent picks). `random` gives at least 16 bytes; it is a
  * parameter so that tests can drive it.
@@ -36,7 +43,7 @@ export function pickV6(prefix: string, avoid: readonly string[], random: () => U
     let n = 0n;
     for (const b of bytes.subarray(0, 16)) n = (n << 8n) | BigInt(b);
     const host = n & (span - 1n);
-    if (host === 0n || (span > RESERVED_TOP * 2n && host >= span - RESERVED_TOP)) continue;
+    if (host < LOW_HOSTS || (span > RESERVED_TOP * 2n && host >= span - RESERVED_TOP)) continue;
     const value = p.network | host;
     if (!taken.has(value)) return formatAddress({ family: 6, value });
   }

@@ -32,10 +32,12 @@ function addDevice(store: Store, name: string, role: DeviceRole, index: number, 
 }
 
 /** Random bytes whose last byte counts up: picks ::1, ::2, … after the prefix. */
+/** Interface identifiers 0x101, 0x102, …: past the low 256 a pick never takes. */
 function counting() {
   let n = 0;
   return () => {
     const b = new Uint8Array(16);
+    b[14] = 0x01;
     b[15] = ++n;
     return b;
   };
@@ -80,7 +82,7 @@ test("setting the pool picks current addresses (never the VM's own), still off",
   const { eg, seen } = setup();
   const info = eg.setPool({ v6Prefix: '2001:db8:203::/64', v4: ['203.0.113.11', '203.0.113.12'] });
   assert.equal(info.pool, { v6Prefix: '2001:db8:203::/64', v4: ['203.0.113.11', '203.0.113.12'] });
-  assert.equal(info.current, { v4: '203.0.113.11', v6: '2001:db8:203::1' });
+  assert.equal(info.current, { v4: '203.0.113.11', v6: '2001:db8:203::101' });
   assert.is(info.mode, 'off');
   assert.is(eg.firewall(), undefined, 'off: nobody is SNATed');
   assert.equal(seen, ['pool-set']);
@@ -102,11 +104,11 @@ test('on for everyone: SNAT of all sources; rotate gives a new IPv6 and the next
   eg.setPool({ v6Prefix: '2001:db8:203::/64', v4: ['203.0.113.11', '203.0.113.12'] });
   const on = eg.enable({});
   assert.is(on.mode, 'global');
-  assert.equal(eg.firewall(), { v4: '203.0.113.11', v6: '2001:db8:203::1', sources: 'all', exceptPrefixes: [] });
+  assert.equal(eg.firewall(), { v4: '203.0.113.11', v6: '2001:db8:203::101', sources: 'all', exceptPrefixes: [] });
   const r = eg.rotate();
-  assert.equal([r.v4, r.v6], ['203.0.113.12', '2001:db8:203::2']);
+  assert.equal([r.v4, r.v6], ['203.0.113.12', '2001:db8:203::102']);
   assert.is(eg.rotate().v4, '203.0.113.11', 'round robin wraps');
-  assert.equal(eg.wanV6(), ['2001:db8:203::3', '2001:db8:203::2', '2001:db8:203::1']);
+  assert.equal(eg.wanV6(), ['2001:db8:203::103', '2001:db8:203::102', '2001:db8:203::101']);
   for (let i = 0; i < 5; i++) eg.rotate();
   assert.is(eg.wanV6().length, 4);
   assert.equal(seen, ['pool-set', 'enabled', 'rotated', 'rotated', 'rotated', 'rotated', 'rotated', 'rotated', 'rotated']);
@@ -124,6 +126,7 @@ test('rotation never comes back to one of the last 16 picks', () => {
   let i = 0;
   const random = () => {
     const b = new Uint8Array(16);
+    b[14] = 0x01;
     b[15] = i < 40 ? offers[i % 3]! : 9;
     i++;
     return b;
@@ -131,8 +134,8 @@ test('rotation never comes back to one of the last 16 picks', () => {
   const eg = createEgressCore({ store, events: createEventBus(), now: () => 0, wan: () => WAN, random });
   eg.setPool({ v6Prefix: '2001:db8:203::/64' });
   const picks = [eg.get().current.v6, eg.rotate().v6, eg.rotate().v6];
-  assert.equal(picks, ['2001:db8:203::1', '2001:db8:203::2', '2001:db8:203::3']);
-  assert.is(eg.rotate().v6, '2001:db8:203::9');
+  assert.equal(picks, ['2001:db8:203::101', '2001:db8:203::102', '2001:db8:203::103']);
+  assert.is(eg.rotate().v6, '2001:db8:203::109');
 });
 
 test('per device: only named devices and LAN hosts; unknown names and a missing pool are clear errors', () => {

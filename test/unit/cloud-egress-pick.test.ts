@@ -28,12 +28,13 @@ test('random picks stay inside the prefix, whatever the random bits above it', (
   assert.is(pickV6('2001:db8:203:5500::/56', [], scripted(((1n << 128n) - 1n) ^ 0xffn)), '2001:db8:203:55ff:ffff:ffff:ffff:ff00');
 });
 
-test("avoids the VM's own address and recent picks; never the all-zero or reserved anycast identifiers", () => {
-  const own = '2001:db8:203::10';
-  const recent = '2001:db8:203::20';
-  // 0 (subnet-router anycast), the VM, a recent pick, a reserved RFC 2526 one, then a free one.
-  const r = scripted(0n, 0x10n, 0x20n, (1n << 64n) - 5n, 0x30n);
-  assert.is(pickV6('2001:db8:203::/64', [own, recent, 'not an address'], r), '2001:db8:203::30');
+test("avoids the VM's own address and recent picks; never the all-zero, the low or the reserved anycast identifiers", () => {
+  const own = '2001:db8:203::1010';
+  const recent = '2001:db8:203::1020';
+  // 0 (subnet-router anycast), ::1 (where the provider's router usually is), ::ff, the VM,
+  // a recent pick, a reserved RFC 2526 one, then a free one.
+  const r = scripted(0n, 1n, 0xffn, 0x1010n, 0x1020n, (1n << 64n) - 5n, 0x100n);
+  assert.is(pickV6('2001:db8:203::/64', [own, recent, 'not an address'], r), '2001:db8:203::100');
 });
 
 test('a random source that never gives a free address ends in an error, not a loop', () => {
