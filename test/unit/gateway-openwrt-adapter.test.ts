@@ -195,6 +195,24 @@ test('the home\'s IPv6 /64 from the VM: on the LAN network and announced by odhc
   }
 });
 
+test("the home's /64 goes beside the LAN's own static IPv6 addresses, and a new /64 replaces only the old one", async () => {
+  const fixture = openwrtDefaults();
+  fixture.network!.find((x) => x.name === 'lan')!.options!.ip6addr = ['2001:db8:1a::1/64'];
+  const t = await setup(fixture);
+  try {
+    const before = t.sys.snapshot();
+    const lan = desired.lan[0]!.interface;
+    await t.platform.set({ ...desired, homeV6: { interface: lan, prefix: '2001:db8:a0:2::/64' } });
+    assert.equal(section(t.sys.snapshot(), 'network', 'lan')?.options['ip6addr'], ['2001:db8:1a::1/64', '2001:db8:a0:2::1/64']);
+    await t.make().set({ ...desired, homeV6: { interface: lan, prefix: '2001:db8:a0:3::/64' } });
+    assert.equal(section(t.sys.snapshot(), 'network', 'lan')?.options['ip6addr'], ['2001:db8:1a::1/64', '2001:db8:a0:3::1/64']);
+    await t.make().set(null);
+    assert.equal(t.sys.snapshot(), before);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 test('isolated devices: fw4 rules let them ask the router only for DNS, DHCP and time; the include keeps them off other networks; set(null) removes both', async () => {
   const t = await setup();
   try {

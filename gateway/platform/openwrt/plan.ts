@@ -161,7 +161,12 @@ export function planUci(input: PlanInput): UciPlan {
     const device = netSection?.options.device;
     if (home && homeNet && netSection && typeof device === 'string') {
       const address = `${formatAddress(nthAddress(parsePrefix(home.prefix, 'homeV6.prefix'), 1))}/64`;
-      edit('network', netSection, { type: 'interface', match: { device } }, 'ip6addr', [address]);
+      // Beside the network's own static addresses (as they were before our first edit), not instead of them.
+      const locator = { type: 'interface', match: { device } };
+      const known = input.remembered.saved.find((r) => sameTarget(r, { config: 'network', ...locator, option: 'ip6addr' }));
+      const original = known ? known.previous : (netSection.options.ip6addr ?? null);
+      const own = original === null ? [] : Array.isArray(original) ? original : [original];
+      edit('network', netSection, locator, 'ip6addr', [...own.filter((a) => a !== address), address]);
       const dhcpLan = view.dhcp ? sectionsOfType(view.dhcp, 'dhcp').find((s) => s.options.interface === homeNet) : undefined;
       if (dhcpLan) edit('dhcp', dhcpLan, { type: 'dhcp', match: { interface: homeNet } }, 'ra', 'server');
     }
