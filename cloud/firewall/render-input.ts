@@ -13,11 +13,21 @@ export function inputRules(c: CheckedFirewall): string[] {
   const tunnel = FAMILIES.flatMap((f) => [
     rule(`iifname ${t} ${f.ip} daddr @vm${f.n} meta l4proto { tcp, udp } th dport ${dns}`, 'accept', `DNS on the VM's ${f.label} tunnel addresses, for every peer and home`),
     rule(`iifname ${t} ${f.ip} daddr @vm${f.n} tcp dport ${mqtt}`, 'accept', `MQTT on the VM's ${f.label} tunnel addresses, for every peer and home`),
-    rule(`iifname ${t} ${f.ip} saddr @isolated${f.n}`, 'goto refused', `isolated ${f.label} subjects reach nothing else on the VM`),
     rule(`iifname ${t} ${f.ip} daddr @vm${f.n} tcp dport ${api}`, 'accept', `the API on the VM's ${f.label} tunnel addresses; it tells callers apart by address`),
   ]);
+  // Before the established accept: what an isolated subject sends the VM is judged on every packet,
+  // so one isolated while connected keeps only DNS and MQTT.
+  const isolated = FAMILIES.flatMap((f) => {
+    const from = `iifname ${t} ${f.ip} saddr @isolated${f.n} ct direction original`;
+    return [
+      rule(`${from} tcp dport != { ${dns}, ${mqtt} }`, 'goto refused', `isolated ${f.label} subjects reach only DNS and MQTT on the VM (TCP)`),
+      rule(`${from} udp dport != ${dns}`, 'goto refused', `isolated ${f.label} subjects reach only DNS on the VM (UDP)`),
+      rule(`${from} meta l4proto != { tcp, udp }`, 'goto refused', `isolated ${f.label} subjects send the VM nothing else, not even a ping`),
+    ];
+  });
   return [
     rule('iifname "lo"', 'accept', 'the VM talks to itself'),
+    ...isolated,
     rule('ct state established,related', 'accept', 'replies to what the VM started, and their ICMP errors'),
     rule('ct state invalid', 'drop', 'conntrack places these in no connection'),
     rule('icmp type echo-request limit rate 10/second burst 20 packets', 'accept', 'ping, rate-limited'),

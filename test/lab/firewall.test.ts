@@ -102,6 +102,8 @@ test('an isolated IoT device reaches DNS and MQTT but not the internet, the lapt
   assert.ok((await viaIot(URLS.website4)).ok, 'before: the camera goes out');
   assert.ok((await viaIot(URLS.laptop4)).ok, 'before: the camera reaches the laptop');
   assert.ok((await viaIot(URLS.website6)).ok, 'before: and over IPv6');
+  const pingsVm = async () => (await lab!.run('iot', ['ping', '-c', '1', '-W', '1', TUNNEL], { allowFail: true })).code === 0;
+  assert.ok(await pingsVm(), 'before: the camera pings the VM');
   const routerAdmin = lab!.spawn('router', [NODE24, TAG_SERVER, 'router-admin', String(ROUTER_ADMIN_PORT), ADDR.routerIot.v4, ADDR.routerLan.v4, '--tcp-only'], {
     logFile: 'router-admin.log',
   });
@@ -110,6 +112,10 @@ test('an isolated IoT device reaches DNS and MQTT but not the internet, the lapt
     await waitFor('the camera\'s and the router\'s services', async () =>
       (await probePort(lab!, 'iot', 'tcp', ADDR.iot.v4, CAMERA_PORT, 1000)).result === 'answer' &&
       (await probePort(lab!, 'iot', 'tcp', ADDR.routerIot.v4, ROUTER_ADMIN_PORT, 1000)).result === 'answer', { timeoutMs: 10_000, intervalMs: 200 });
+    // A connection to the VM's API open before the camera is fenced in: it must not outlive the fence.
+    const apiHeld = lab!.spawn('iot', [NODE24, HOLDER, TUNNEL, '80'], { logFile: 'hold-camera-api.log' });
+    const apiAnswers = () => apiHeld.output().split('\n').filter((l) => l.startsWith('ok ')).length;
+    await waitFor('the open API connection to answer', () => apiAnswers() >= 2, { timeoutMs: 10_000 });
     // A device with IPv6 is named by both its addresses (one LAN host each) until the router reports leases.
     await aerie.cloudCli(['firewall', 'host', 'add', 'camera', ADDR.iot.v4]);
     await aerie.cloudCli(['firewall', 'host', 'add', 'camera-v6', ADDR.iot.v6]);
@@ -120,6 +126,11 @@ test('an isolated IoT device reaches DNS and MQTT but not the internet, the lapt
     assert.is((await viaIot(URLS.website6)).status, 0, 'nor the internet over IPv6');
     assert.is((await viaIot(URLS.laptop6)).status, 0, 'nor the laptop over IPv6');
     assert.is((await viaIot(`http://${TUNNEL}/v1/health`)).status, 0, 'not the VM\'s API');
+    assert.not.ok(await pingsVm(), 'not even a ping to the VM');
+    const cut = apiAnswers();
+    await sleep(1500);
+    assert.is(apiAnswers(), cut, 'the API connection it had open gets no more answers');
+    await lab!.stop(apiHeld);
     const admin = await probePort(lab!, 'iot', 'tcp', ADDR.routerIot.v4, ROUTER_ADMIN_PORT, 1500);
     assert.is(admin.result, 'timeout', `not the router's own services: ${JSON.stringify(admin)}`);
     assert.is((await probePort(lab!, 'lan', 'tcp', ADDR.routerLan.v4, ROUTER_ADMIN_PORT, 1500)).data, 'router-admin', 'the laptop still reaches them');

@@ -45,12 +45,15 @@ test('isolated owner peer: in the isolated sets, still an owner for others to an
   golden('cloud-firewall-isolated-owner.nft', text);
   assert.is(elements(text, 'isolated4'), '203.0.113.131');
   assert.is(elements(text, 'isolated6'), '2001:db8:a0::3');
-  // DNS and MQTT come before the isolated drop on input; the API after it.
+  // Every packet an isolated peer sends the VM is judged, before the established accept: DNS and MQTT only.
   const input = chain(text, 'input');
   const at = (s: string) => input.findIndex((l) => l.includes(s));
-  assert.ok(at('th dport 53') < at('saddr @isolated4') && at('tcp dport 1883') < at('saddr @isolated4'));
-  assert.ok(at('saddr @isolated4') < at('tcp dport 80'));
-  assert.ok(at('saddr @isolated4') < at('tcp dport 22'), 'an isolated peer does not reach SSH either');
+  assert.match(input[at('saddr @isolated4 ct direction original tcp')]!, /tcp dport != \{ 53, 1883 \} counter goto refused/);
+  assert.match(input[at('saddr @isolated4 ct direction original udp')]!, /udp dport != 53 counter goto refused/);
+  assert.match(input[at('saddr @isolated4 ct direction original meta')]!, /meta l4proto != \{ tcp, udp \} counter goto refused/);
+  assert.ok(at('saddr @isolated4') < at('ct state established,related'), 'before the established accept');
+  assert.ok(at('saddr @isolated4') < at('tcp dport 80') && at('saddr @isolated4') < at('tcp dport 22'), 'before the API and SSH');
+  assert.ok(at('saddr @isolated4') < at('icmp type echo-request'), 'before ping');
 });
 
 test('isolated LAN host with internet blocked: its address or prefix in both sets', () => {
