@@ -8,7 +8,8 @@ import { ValidationError } from '../../shared/errors.ts';
  * reaches the VM, so the router holds the rest of the fence:
  *
  * - forward: an isolated device starts no connection to another home
- *   network; it may answer those its owner's devices start (conntrack);
+ *   network, and one it had open stops; it may answer those its owner's
+ *   devices start (conntrack's direction);
  * - input: of the router's own services it reaches DNS, DHCP (v4 and v6) and
  *   time, not the admin pages or SSH.
  *
@@ -35,8 +36,9 @@ export function parseIsolated(list: readonly string[] | undefined): Record<Famil
 }
 
 const saddr = (family: Family, list: string[]) => `${family === 4 ? 'ip' : 'ip6'} saddr { ${list.join(', ')} }`;
-// Not `ct state != established,related`: nft reads that as one value (6), which every reply is not.
-const NOT_A_REPLY = 'ct state & (established | related) == 0';
+// Every packet the device sends in the direction of a connection it started, new or open since before
+// it was isolated; answers to connections others started are the reply direction and pass.
+const NOT_A_REPLY = 'ct direction original';
 
 /** Forward rules, before the LAN-to-LAN accept: `lanSet` is the nft set of LAN interface names. */
 export function isolationForwardRules(lanSet: string, isolated: Record<Family, string[]>): string[] {

@@ -111,6 +111,14 @@ test('an isolated device on its own network answers the laptop but starts nothin
   assert.ok(await eventuallyPings(iot, VM), 'into the tunnel it goes (the VM fences it in there)');
   await load(true, []);
   assert.ok(await eventuallyPings(iot, '192.0.2.130'), 'no longer isolated: it reaches the laptop');
+  // A flow it had open when it was isolated is cut as well (one ping process is one ICMP flow).
+  const flow = iot.run(['ping', '-c', '25', '-i', '0.2', '-W', '1', '-n', '-q', '192.0.2.130'], { allowFail: true, timeoutMs: 15_000 });
+  await sleep(1500);
+  await load(true, [IOT]);
+  const summary = /(\d+) packets transmitted, (\d+) received/.exec((await flow).stdout);
+  assert.ok(summary, 'ping printed its summary');
+  const [sent, received] = [Number(summary![1]), Number(summary![2])];
+  assert.ok(received >= 3 && sent - received >= 10, `open before, cut after (${received} of ${sent} answered)`);
 });
 
 test.run();

@@ -120,11 +120,11 @@ test('isolated devices: no connection of theirs to another home network, only DN
   const text = renderKillSwitch({ ...base, ...dns, isolated });
   golden('gateway-isolated.nft', text);
   const lines = text.split('\n');
-  const fwd4 = lines.findIndex((l) => l.includes('iifname { "br-guest", "lan0" } oifname { "br-guest", "lan0" } ip saddr { 198.51.100.140/32, 198.51.100.144/28 } ct state & (established | related) == 0 drop'));
-  const fwd6 = lines.findIndex((l) => l.includes('ip6 saddr { 2001:db8:1a::140/128 } ct state & (established | related) == 0 drop'));
+  const fwd4 = lines.findIndex((l) => l.includes('iifname { "br-guest", "lan0" } oifname { "br-guest", "lan0" } ip saddr { 198.51.100.140/32, 198.51.100.144/28 } ct direction original drop'));
+  const fwd6 = lines.findIndex((l) => l.includes('ip6 saddr { 2001:db8:1a::140/128 } ct direction original drop'));
   const lanAccept = lines.findIndex((l) => l.includes('"LAN to LAN stays at home"'));
   assert.ok(fwd4 > 0 && fwd6 > 0 && fwd4 < lanAccept && fwd6 < lanAccept, 'both families, before the LAN-to-LAN accept');
-  assert.match(text, /chain input \{\n\t\ttype filter hook input priority filter - 10; policy accept;\n\t\tiifname \{ "br-guest", "lan0" \} ip saddr \{ 198\.51\.100\.140\/32, 198\.51\.100\.144\/28 \} ct state & \(established \| related\) == 0 meta l4proto \{ tcp, udp \} th dport != \{ 53, 67, 123, 547 \} drop/);
+  assert.match(text, /chain input \{\n\t\ttype filter hook input priority filter - 10; policy accept;\n\t\tiifname \{ "br-guest", "lan0" \} ip saddr \{ 198\.51\.100\.140\/32, 198\.51\.100\.144\/28 \} ct direction original meta l4proto \{ tcp, udp \} th dport != \{ 53, 67, 123, 547 \} drop/);
   // Nobody isolated: no rule and no input chain; one family only: that family's rules only.
   for (const none of [undefined, []]) assert.not.match(renderKillSwitch({ ...base, isolated: none }), /isolated|chain input/);
   assert.not.match(renderKillSwitch({ ...base, isolated: ['198.51.100.140'] }), /ip6 saddr \{ 2001/);

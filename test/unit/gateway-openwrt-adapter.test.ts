@@ -230,7 +230,7 @@ test('isolated devices: fw4 rules let them ask the router only for DNS, DHCP and
     const names = snap['firewall']!.map((x) => x.name);
     assert.ok(names.indexOf('aerie_iso4_svc_0') < names.indexOf('aerie_iso4_0'), 'the accept comes first');
     const include = await readFile(t.forwardFile, 'utf8');
-    assert.match(include, /ip saddr \{ 192\.0\.2\.140\/32, 192\.0\.2\.144\/28 \} ct state & \(established \| related\) == 0 drop comment "isolated device:/);
+    assert.match(include, /ip saddr \{ 192\.0\.2\.140\/32, 192\.0\.2\.144\/28 \} ct direction original drop comment "isolated device:/);
     // Nobody isolated any more: the rules go, the store is as before once Aerie is removed.
     await t.platform.set(desired);
     assert.not.ok(t.sys.snapshot()['firewall']!.some((x) => x.name.startsWith('aerie_iso')));
