@@ -130,7 +130,7 @@ function firewallFor(reply: unknown, name: string): VmFirewallView {
   const isolated = hosts.flatMap((h) => {
     const host = table(h);
     const mine = host['gateway'] === name && typeof host['name'] === 'string' && fenced.has(host['name']);
-    return mine && typeof host['address'] === 'string' ? [host['address']] : [];
+    return mine ? strings(host['addresses']) : [];
   });
   return { isolated: addressesOnly(isolated) };
 }

@@ -11,7 +11,7 @@ export const FIREWALL_USAGE = `  aerie-cloud firewall print                the n
   aerie-cloud firewall apply                render and apply it now
   aerie-cloud firewall stats [--json]       packets and bytes per device and per rule
   aerie-cloud firewall hosts [--json]       devices behind the router named by address
-  aerie-cloud firewall host add NAME ADDRESS
+  aerie-cloud firewall host add NAME ADDRESS...
                                             name a device behind the router (an address or prefix of a home)
   aerie-cloud firewall host remove NAME     the host and its policy
   aerie-cloud firewall policies [--json]    the policy of every device and host
@@ -86,8 +86,8 @@ function policiesTable(list: FirewallPolicyInfo[]): string {
 }
 
 function hostsTable(hosts: FirewallHostInfo[]): string {
-  if (hosts.length === 0) return 'No LAN hosts. Name one with `aerie-cloud firewall host add NAME ADDRESS`.';
-  return table([['NAME', 'ADDRESS', 'GATEWAY'], ...hosts.map((h) => [h.name, h.address, h.gateway])]);
+  if (hosts.length === 0) return 'No LAN hosts. Name one with `aerie-cloud firewall host add NAME ADDRESS...`.';
+  return table([['NAME', 'ADDRESSES', 'GATEWAY'], ...hosts.map((h) => [h.name, h.addresses.join(', '), h.gateway])]);
 }
 
 const target = (p: FirewallPublish) => (p.toAddress.includes(':') ? `[${p.toAddress}]:${p.toPort}` : `${p.toAddress}:${p.toPort}`);
@@ -159,15 +159,15 @@ export async function runFirewall(ctx: FirewallCliContext, sub: string | undefin
     case 'host': {
       const [verb, ...rest] = args;
       if (verb === 'add') {
-        if (rest.length !== 2 || !rest[0] || !rest[1]) throw new FirewallUsageError('expected: firewall host add NAME ADDRESS');
-        const { host } = await api.request<{ host: FirewallHostInfo }>('POST', '/v1/firewall/hosts', { name: rest[0], address: rest[1] });
+        if (rest.length < 2 || rest.some((a) => !a)) throw new FirewallUsageError('expected: firewall host add NAME ADDRESS... (its IPv4 and IPv6 addresses, or a prefix)');
+        const { host } = await api.request<{ host: FirewallHostInfo }>('POST', '/v1/firewall/hosts', { name: rest[0], addresses: rest.slice(1) });
         if (ctx.json) return out(JSON.stringify(host, null, 2));
-        return out(`Added LAN host ${host.name} (${host.address}, behind ${host.gateway}). Fence it in with \`aerie-cloud firewall policy ${host.name} --isolated on\`.`);
+        return out(`Added LAN host ${host.name} (${host.addresses.join(', ')}, behind ${host.gateway}). Fence it in with \`aerie-cloud firewall policy ${host.name} --isolated on\`.`);
       }
       if (verb === 'remove') {
         if (rest.length !== 1 || !rest[0]) throw new FirewallUsageError('expected: firewall host remove NAME');
         const { host } = await api.request<{ host: FirewallHostInfo }>('DELETE', `/v1/firewall/hosts/${enc(rest[0])}`);
-        return out(`Removed LAN host ${host.name} (${host.address}) and its policy.`);
+        return out(`Removed LAN host ${host.name} (${host.addresses.join(', ')}) and its policy.`);
       }
       throw new FirewallUsageError('firewall host needs add or remove');
     }

@@ -27,11 +27,14 @@ export const FIREWALL_KEYS = { sshPort: 'firewall_ssh_port' } as const;
 
 export interface FirewallHostInfo {
   name: string;
-  /** An address ("192.0.2.140") or a prefix ("192.0.2.144/28"). */
-  address: string;
-  /** The gateway whose home prefix holds the address. */
+  /** Addresses ("192.0.2.140", "2001:db8:1a::140") or prefixes ("192.0.2.144/28"): one device, one policy. */
+  addresses: string[];
+  /** The gateway whose home prefixes hold them. */
   gateway: string;
 }
+
+/** A device with an IPv4 and a few IPv6 addresses fits; more is a network, better named by its prefix. */
+export const MAX_HOST_ADDRESSES = 8;
 
 export interface FirewallPolicyInfo {
   name: string;
@@ -47,7 +50,7 @@ export interface FirewallSettings {
 export interface FirewallCore {
   hosts: {
     list(): FirewallHostInfo[];
-    /** `input`: { name, address }. */
+    /** `input`: { name, addresses } (or one `address`). */
     add(input: unknown): FirewallHostInfo;
     /** The host and its policy; CoreError 'not_found' if there is none. */
     remove(name: unknown): FirewallHostInfo;
@@ -143,11 +146,27 @@ export function createFirewallCore(deps: FirewallCoreDeps): FirewallCore {
     return row ? { internet: row.internet, isolated: row.isolated, lanAccess: row.lanAccess } : { ...DEFAULT_POLICY };
   };
 
-  const hostInfo = (name: string, address: string, devices: readonly DeviceRecord[]): FirewallHostInfo => ({
+  const hostInfo = (name: string, addresses: string[], devices: readonly DeviceRecord[]): FirewallHostInfo => ({
     name,
-    address,
-    gateway: gatewayOf(checkHostAddress(address).prefix, devices)?.name ?? '',
+    addresses,
+    gateway: gatewayOf(checkHostAddress(addresses[0]).prefix, devices)?.name ?? '',
   });
+
+  /** The addresses of an add: `address` (one) or `addresses` (1 to MAX_HOST_ADDRESSES), checked, canonical. */
+  const hostAddresses = (body: Record<string, unknown>): { field: string; text: string; prefix: Prefix }[] => {
+    if (body.address !== undefined && body.addresses !== undefined) throw new ValidationError('addresses', 'give addresses or address, not both');
+    if (body.addresses === undefined) return [{ field: 'address', ...checkHostAddress(body.address) }];
+    const list = body.addresses;
+    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_HOST_ADDRESSES) {
+      throw new ValidationError('addresses', `expected 1 to ${MAX_HOST_ADDRESSES} addresses or prefixes of one device, got ${describeInput(list)}`);
+    }
+    const out = list.map((a, i) => ({ field: `addresses[${i}]`, ...checkHostAddress(a, `addresses[${i}]`) }));
+    out.forEach((a, i) => {
+      const before = out.slice(0, i).find((b) => prefixesOverlap(b.prefix, a.prefix));
+      if (before) throw new ValidationError(a.field, `${a.text} overlaps ${before.text}, given before it`);
+    });
+    return out;
+  };
 
   // A removed device takes its policy along, and a removed gateway the hosts
   // and publishes inside its home: a later device of the same name or prefix
@@ -158,7 +177,7 @@ export function createFirewallCore(deps: FirewallCoreDeps): FirewallCore {
       let n = store.firewall.removePolicy(e.name, 'device') ? 1 : 0;
       const devices = store.devices.list();
       for (const h of store.firewall.hosts()) {
-        if (gatewayOf(checkHostAddress(h.address).prefix, devices)) continue;
+        if (gatewayOf(checkHostAddress(h.addresses[0]).prefix, devices)) continue;
         store.firewall.removeHost(h.name);
         store.firewall.removePolicy(h.name, 'host');
         n++;
@@ -176,23 +195,34 @@ export function createFirewallCore(deps: FirewallCoreDeps): FirewallCore {
   const hosts: FirewallCore['hosts'] = {
     list() {
       const devices = store.devices.list();
-      return store.firewall.hosts().map((h) => hostInfo(h.name, h.address, devices));
+      return store.firewall.hosts().map((h) => hostInfo(h.name, h.addresses, devices));
     },
     add(input) {
-      const body = checkFields(input, ['name', 'address']);
+      const body = checkFields(input, ['name', 'address', 'addresses']);
       const name = parseWith(DeviceName, body.name, 'name');
-      const { text, prefix } = checkHostAddress(body.address);
+      const addresses = hostAddresses(body);
       const info = store.transaction(() => {
         refuseTakenName(store, name, 'LAN host');
         const devices = store.devices.list();
-        const gateway = gatewayOf(prefix, devices);
-        if (!gateway) throw notInsideHome('address', text, devices);
-        const other = store.firewall.hosts().find((h) => prefixesOverlap(checkHostAddress(h.address).prefix, prefix));
-        if (other) {
-          throw new CoreError('conflict', `address: ${text} overlaps LAN host "${other.name}" (${other.address}); a device behind the router has one policy`);
+        const gateway = gatewayOf(addresses[0]!.prefix, devices);
+        if (!gateway) throw notInsideHome(addresses[0]!.field, addresses[0]!.text, devices);
+        for (const a of addresses.slice(1)) {
+          const other = gatewayOf(a.prefix, devices);
+          if (!other) throw notInsideHome(a.field, a.text, devices);
+          if (other.name !== gateway.name) {
+            throw new ValidationError(a.field, `${a.text} is in the home of "${other.name}", ${addresses[0]!.text} in that of "${gateway.name}": one device is behind one router`);
+          }
         }
-        store.firewall.insertHost({ name, address: text, createdAt: now() });
-        return { name, address: text, gateway: gateway.name };
+        const taken = store.firewall.hosts().flatMap((h) => h.addresses.map((t) => ({ host: h.name, text: t, prefix: checkHostAddress(t).prefix })));
+        for (const a of addresses) {
+          const other = taken.find((t) => prefixesOverlap(t.prefix, a.prefix));
+          if (other) {
+            throw new CoreError('conflict', `${a.field}: ${a.text} overlaps LAN host "${other.host}" (${other.text}); a device behind the router has one policy`);
+          }
+        }
+        const texts = addresses.map((a) => a.text);
+        store.firewall.insertHost({ name, addresses: texts, createdAt: now() });
+        return { name, addresses: texts, gateway: gateway.name };
       });
       changed('host-added');
       return info;
@@ -203,7 +233,7 @@ export function createFirewallCore(deps: FirewallCoreDeps): FirewallCore {
         const h = store.firewall.host(name);
         if (!h || !store.firewall.removeHost(name)) throw new CoreError('not_found', `there is no LAN host named "${name}"`);
         store.firewall.removePolicy(name, 'host');
-        return hostInfo(h.name, h.address, store.devices.list());
+        return hostInfo(h.name, h.addresses, store.devices.list());
       });
       changed('host-removed');
       return info;
@@ -327,7 +357,7 @@ export function createFirewallCore(deps: FirewallCoreDeps): FirewallCore {
         policy: policyOf(d.name, 'device'),
       }));
       for (const h of store.firewall.hosts()) {
-        subjects.push({ name: h.name, kind: 'host', addresses: [h.address], homePrefixes: [], policy: policyOf(h.name, 'host') });
+        subjects.push({ name: h.name, kind: 'host', addresses: [...h.addresses], homePrefixes: [], policy: policyOf(h.name, 'host') });
       }
       return subjects.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },

@@ -2,8 +2,8 @@ import type { DatabaseSync } from 'node:sqlite';
 
 export interface FirewallHostRow {
   name: string;
-  /** Canonical address or prefix. */
-  address: string;
+  /** Canonical addresses or prefixes, at least one (kept space-separated in the one column). */
+  addresses: string[];
   createdAt: number; // unix ms
 }
 
@@ -72,7 +72,7 @@ export function createFirewallTable(db: DatabaseSync): FirewallTable {
 
   const toHost = (r: Record<string, unknown>): FirewallHostRow => ({
     name: String(r.name),
-    address: String(r.address),
+    addresses: String(r.address).split(' ').filter(Boolean),
     createdAt: Number(r.created_at),
   });
   const toPolicy = (r: Record<string, unknown>): FirewallPolicyRow => ({
@@ -97,7 +97,7 @@ export function createFirewallTable(db: DatabaseSync): FirewallTable {
       const r = host.get(name);
       return r ? toHost(r) : undefined;
     },
-    insertHost: (h) => void insertHost.run(h.name, h.address, h.createdAt),
+    insertHost: (h) => void insertHost.run(h.name, h.addresses.join(' '), h.createdAt),
     removeHost: (name) => Number(removeHost.run(name).changes) === 1,
     policies: () => policies.all().map(toPolicy),
     policy: (subject, kind) => {

@@ -52,7 +52,7 @@ test('an owner names a LAN host, fences it in, lets a member reach home, publish
 
   const host = await call(app, 'POST', '/v1/firewall/hosts', OWNER, { name: 'camera', address: '192.0.2.140/32' });
   assert.is(host.status, 201);
-  assert.equal(host.json, { host: { name: 'camera', address: '192.0.2.140', gateway: 'home' } });
+  assert.equal(host.json, { host: { name: 'camera', addresses: ['192.0.2.140'], gateway: 'home' } });
   const fenced = await call(app, 'PUT', '/v1/firewall/policies/camera', GATEWAY, { isolated: true, internet: 'block' });
   assert.is(fenced.status, 200, 'a gateway may do it too');
   assert.equal(fenced.json, { name: 'camera', kind: 'host', policy: { internet: 'block', isolated: true, lanAccess: false } });
@@ -68,7 +68,7 @@ test('an owner names a LAN host, fences it in, lets a member reach home, publish
   assert.equal(ssh.json, { settings: { sshPort: 2222 } });
 
   const after = await call(app, 'GET', '/v1/firewall', GATEWAY);
-  assert.equal(after.json.hosts, [{ name: 'camera', address: '192.0.2.140', gateway: 'home' }]);
+  assert.equal(after.json.hosts, [{ name: 'camera', addresses: ['192.0.2.140'], gateway: 'home' }]);
   assert.equal(after.json.policies.map((p: { name: string }) => p.name), ['camera', 'guest', 'home', 'phone']);
   assert.equal(after.json.publishes, [{ name: 'web', proto: 'tcp', port: 443, toAddress: '192.0.2.140', toPort: 8443 }]);
   assert.equal(after.json.settings, { sshPort: 2222 });
@@ -77,7 +77,7 @@ test('an owner names a LAN host, fences it in, lets a member reach home, publish
   const unpub = await call(app, 'DELETE', '/v1/firewall/publishes/web', OWNER);
   assert.equal(unpub.json, { publish: { name: 'web', proto: 'tcp', port: 443, toAddress: '192.0.2.140', toPort: 8443 } });
   const gone = await call(app, 'DELETE', '/v1/firewall/hosts/camera', OWNER);
-  assert.equal(gone.json, { host: { name: 'camera', address: '192.0.2.140', gateway: 'home' } });
+  assert.equal(gone.json, { host: { name: 'camera', addresses: ['192.0.2.140'], gateway: 'home' } });
   const closed = await call(app, 'PATCH', '/v1/firewall/settings', OWNER, { sshPort: null });
   assert.equal(closed.json, { settings: { sshPort: null } });
   const end = await call(app, 'GET', '/v1/firewall', OWNER);

@@ -28,11 +28,11 @@ function setup() {
 
 /** What the owner would type, and what the store holds after each step. */
 async function session(dir: string, core: ReturnType<typeof setup>['core']) {
-  assert.is(await ok(dir, 'firewall', 'hosts'), 'No LAN hosts. Name one with `aerie-cloud firewall host add NAME ADDRESS`.\n');
-  assert.match(await ok(dir, 'firewall', 'host', 'add', 'camera', '192.0.2.140'), /^Added LAN host camera \(192\.0\.2\.140, behind home\)\./);
+  assert.is(await ok(dir, 'firewall', 'hosts'), 'No LAN hosts. Name one with `aerie-cloud firewall host add NAME ADDRESS...`.\n');
+  assert.match(await ok(dir, 'firewall', 'host', 'add', 'camera', '192.0.2.140', '2001:db8:1a::240'), /^Added LAN host camera \(192\.0\.2\.140, 2001:db8:1a::240, behind home\)\./);
   await ok(dir, 'firewall', 'host', 'add', 'iot', '2001:db8:1a::100/120');
   assert.equal(core.firewall.hosts.list().map((h) => h.name), ['camera', 'iot']);
-  assert.match(await ok(dir, 'firewall', 'hosts'), /^NAME +ADDRESS +GATEWAY\ncamera +192\.0\.2\.140 +home\niot +2001:db8:1a::100\/120 +home\n$/);
+  assert.match(await ok(dir, 'firewall', 'hosts'), /^NAME +ADDRESSES +GATEWAY\ncamera +192\.0\.2\.140, 2001:db8:1a::240 +home\niot +2001:db8:1a::100\/120 +home\n$/);
 
   assert.is(await ok(dir, 'firewall', 'policy', 'camera', '--isolated', 'on', '--internet', 'block'), 'camera (LAN host): internet block, isolated on\n');
   assert.is(await ok(dir, 'firewall', 'policy', 'guest', '--lan-access', 'on'), 'guest (member): internet allow, isolated off, lan-access on\n');
@@ -120,7 +120,7 @@ test('mistakes: one line saying what is wrong (and where help is), exit 1, nothi
   const usage: [string[], RegExp][] = [
     [['firewall'], /^aerie-cloud: firewall needs one of: print, apply, stats/],
     [['firewall', 'bogus'], /^aerie-cloud: unknown firewall command: bogus$/],
-    [['firewall', 'host', 'add', 'camera'], /^aerie-cloud: expected: firewall host add NAME ADDRESS$/],
+    [['firewall', 'host', 'add', 'camera'], /^aerie-cloud: expected: firewall host add NAME ADDRESS\.\.\. \(its IPv4 and IPv6 addresses, or a prefix\)$/],
     [['firewall', 'host', 'rename'], /^aerie-cloud: firewall host needs add or remove$/],
     [['firewall', 'policy'], /^aerie-cloud: expected: firewall policy NAME/],
     [['firewall', 'policies', '--isolated', 'on'], /^aerie-cloud: --internet, --isolated and --lan-access go with firewall policy only$/],
@@ -141,7 +141,7 @@ test('mistakes: one line saying what is wrong (and where help is), exit 1, nothi
     assert.is(lines[1], 'Run `aerie-cloud --help` for usage.');
   }
   const refused: [string[], RegExp][] = [
-    [['firewall', 'host', 'add', 'camera', '203.0.113.5'], /^aerie-cloud: address: 203\.0\.113\.5 is not inside any gateway's home prefix/],
+    [['firewall', 'host', 'add', 'camera', '203.0.113.5'], /^aerie-cloud: addresses\[0\]: 203\.0\.113\.5 is not inside any gateway's home prefix/],
     [['firewall', 'host', 'add', 'phone', '192.0.2.140'], /^aerie-cloud: "phone" is already a device's name/],
     [['firewall', 'host', 'remove', 'nobody'], /^aerie-cloud: there is no LAN host named "nobody"$/],
     [['firewall', 'policy', 'guest', '--isolated', 'maybe'], /^aerie-cloud: isolated: expected on or off, got "maybe"$/],
@@ -180,7 +180,7 @@ test('the usage lists the firewall commands', async () => {
     'firewall print',
     'firewall apply',
     'firewall stats [--json]',
-    'firewall host add NAME ADDRESS',
+    'firewall host add NAME ADDRESS...',
     'firewall host remove NAME',
     'firewall policies',
     'firewall policy NAME [--internet allow|block] [--isolated on|off] [--lan-access on|off]',

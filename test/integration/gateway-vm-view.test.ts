@@ -95,14 +95,14 @@ test('the VM out of reach: the refresh fails and the last view stays; unpaired: 
 test("the home's isolated devices: only this router's, only while isolated; kept in the file", async () => {
   const t = await setup();
   const other = t.core.pairing.redeem(pairRequest(t.core.pairing.createCode().code, { name: 'cabin', lanPrefixes: ['198.51.100.128/26'] }));
-  t.core.firewall.hosts.add({ name: 'camera', address: '192.0.2.140' });
+  t.core.firewall.hosts.add({ name: 'camera', addresses: ['192.0.2.140', '2001:db8:1a::140'] });
   t.core.firewall.hosts.add({ name: 'plugs', address: '2001:db8:1a::40/124' });
   t.core.firewall.hosts.add({ name: 'tv', address: '192.0.2.150' });
   t.core.firewall.hosts.add({ name: 'shed', address: '198.51.100.140' });
   for (const name of ['camera', 'plugs', 'shed']) t.core.firewall.policies.set(name, { isolated: true });
   const view = t.make();
   await view.refresh(['firewall']);
-  assert.equal(view.current().firewall, { isolated: ['192.0.2.140', '2001:db8:1a::40/124'] }, `not the tv, not ${other.name}'s shed`);
+  assert.equal(view.current().firewall, { isolated: ['192.0.2.140', '2001:db8:1a::140', '2001:db8:1a::40/124'] }, `not the tv, not ${other.name}'s shed`);
   assert.is(view.current().syncedAt, null, 'settings and devices not fetched yet');
   const again = t.make();
   await again.load();
@@ -117,12 +117,13 @@ test('what does not read as an address never reaches the rules: from the VM or f
   const t = await setup();
   const hostile = {
     hosts: [
-      { name: 'camera', address: '192.0.2.140', gateway: t.home.name },
-      { name: 'evil', address: '192.0.2.0/24 } accept', gateway: t.home.name },
-      { name: 'wide', address: '192.0.2.1/33', gateway: t.home.name },
-      { name: 'odd', address: 42, gateway: t.home.name },
+      { name: 'camera', addresses: ['192.0.2.140'], gateway: t.home.name },
+      { name: 'evil', addresses: ['192.0.2.0/24 } accept'], gateway: t.home.name },
+      { name: 'wide', addresses: ['192.0.2.1/33'], gateway: t.home.name },
+      { name: 'odd', addresses: [42, null], gateway: t.home.name },
+      { name: 'flat', addresses: '192.0.2.150', gateway: t.home.name },
     ],
-    policies: ['camera', 'evil', 'wide', 'odd'].map((name) => ({ name, kind: 'host', policy: { isolated: true } })),
+    policies: ['camera', 'evil', 'wide', 'odd', 'flat'].map((name) => ({ name, kind: 'host', policy: { isolated: true } })),
   };
   const view = createVmView({
     vm: async () => ({ call: async () => hostile, name: t.home.name }),

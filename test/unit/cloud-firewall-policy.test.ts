@@ -59,8 +59,8 @@ test('defaults: everyone may reach the internet, nobody is isolated, SSH on 22, 
 test('LAN hosts: inside a home prefix, named in the shared name space, not overlapping each other', () => {
   const { store, fw, seen } = setup();
   store.mqtt.insertUser({ name: 'plug', prefix: 'home/plug/#', hash: new Uint8Array(32), salt: new Uint8Array(16), params: '{}', createdAt: 0 });
-  assert.equal(fw.hosts.add({ name: 'camera', address: '192.0.2.140' }), { name: 'camera', address: '192.0.2.140', gateway: 'home' });
-  assert.equal(fw.hosts.add({ name: 'iot', address: '2001:db8:1a::100/120' }), { name: 'iot', address: '2001:db8:1a::100/120', gateway: 'home' });
+  assert.equal(fw.hosts.add({ name: 'camera', address: '192.0.2.140' }), { name: 'camera', addresses: ['192.0.2.140'], gateway: 'home' });
+  assert.equal(fw.hosts.add({ name: 'iot', address: '2001:db8:1a::100/120' }), { name: 'iot', addresses: ['2001:db8:1a::100/120'], gateway: 'home' });
   assert.equal(seen, ['host-added', 'host-added']);
   const before = snapshot(store);
 
@@ -75,8 +75,18 @@ test('LAN hosts: inside a home prefix, named in the shared name space, not overl
   throwsCore(() => fw.hosts.add({ name: 'camera', address: '192.0.2.141' }), 'conflict', /LAN host named "camera" already exists/);
   throwsCore(() => fw.hosts.add({ name: 'cams', address: '192.0.2.136/29' }), 'conflict', /address: 192\.0\.2\.136\/29 overlaps LAN host "camera" \(192\.0\.2\.140\)/);
   throwsCore(() => fw.hosts.add({ name: 'same', address: '192.0.2.140/32' }), 'conflict', /overlaps LAN host "camera"/);
+  // One device, its IPv4 and IPv6 addresses together: one name, one policy.
+  throwsValidation(() => fw.hosts.add({ name: 'tv', addresses: [] }), 'addresses', /1 to 8 addresses/);
+  throwsValidation(() => fw.hosts.add({ name: 'tv', addresses: '192.0.2.150' }), 'addresses', /1 to 8 addresses/);
+  throwsValidation(() => fw.hosts.add({ name: 'tv', address: '192.0.2.150', addresses: ['192.0.2.150'] }), 'addresses', /not both/);
+  throwsValidation(() => fw.hosts.add({ name: 'tv', addresses: ['192.0.2.150', 'tv.lan'] }), 'addresses[1]', /expected an IP address or prefix/);
+  throwsValidation(() => fw.hosts.add({ name: 'tv', addresses: ['192.0.2.150', '198.51.100.7'] }), 'addresses[1]', /not inside any gateway's home prefix/);
+  throwsValidation(() => fw.hosts.add({ name: 'tv', addresses: ['192.0.2.144/28', '192.0.2.150'] }), 'addresses[1]', /overlaps 192\.0\.2\.144\/28, given before it/);
+  throwsCore(() => fw.hosts.add({ name: 'tv', addresses: ['192.0.2.150', '192.0.2.140'] }), 'conflict', /addresses\[1\]: 192\.0\.2\.140 overlaps LAN host "camera"/);
   assert.is(snapshot(store), before, 'nothing stored');
   assert.equal(seen, ['host-added', 'host-added'], 'nothing emitted');
+  assert.equal(fw.hosts.add({ name: 'tv', addresses: ['192.0.2.150', '2001:DB8:1a::250'] }), { name: 'tv', addresses: ['192.0.2.150', '2001:db8:1a::250'], gateway: 'home' });
+  assert.equal(fw.subjects().find((x) => x.name === 'tv')?.addresses, ['192.0.2.150', '2001:db8:1a::250'], 'both to the firewall');
 
   const none = createFirewallCore({ store: openDatabase(':memory:'), config: { listenPort: 51820, pairingPort: 8443 }, events: createEventBus(), now: Date.now });
   throwsValidation(() => none.hosts.add({ name: 'cam', address: '192.0.2.140' }), 'address', /no router is paired yet/);
@@ -189,6 +199,11 @@ test('a removed device takes its policy along; a removed gateway its hosts and p
   addDevice(store, 'office', 'gateway', 5, ['198.51.100.128/25']);
   fw.hosts.add({ name: 'camera', address: '192.0.2.140' });
   fw.hosts.add({ name: 'printer', address: '198.51.100.140' });
+  throwsValidation(
+    () => fw.hosts.add({ name: 'split', addresses: ['192.0.2.160', '198.51.100.150'] }),
+    'addresses[1]',
+    /198\.51\.100\.150 is in the home of "office", 192\.0\.2\.160 in that of "home": one device is behind one router/,
+  );
   fw.policies.set('camera', { isolated: true });
   fw.policies.set('guest', { internet: 'block' });
   fw.publishes.add({ name: 'web', port: 443, toAddress: '192.0.2.140' });
@@ -202,7 +217,7 @@ test('a removed device takes its policy along; a removed gateway its hosts and p
 
   store.devices.remove('home');
   events.emit('devices-changed', { reason: 'removed', name: 'home' });
-  assert.equal(fw.hosts.list(), [{ name: 'printer', address: '198.51.100.140', gateway: 'office' }]);
+  assert.equal(fw.hosts.list(), [{ name: 'printer', addresses: ['198.51.100.140'], gateway: 'office' }]);
   assert.equal(fw.publishes.list().map((p) => p.name), ['print']);
   assert.equal(store.firewall.policies().map((p) => p.subject), [], 'the host\'s policy went too');
   const emitted = seen.length;
@@ -215,7 +230,7 @@ test('a host removed takes its policy; unknown names are not_found; bad names na
   const { store, fw } = setup();
   fw.hosts.add({ name: 'camera', address: '192.0.2.140' });
   fw.policies.set('camera', { internet: 'block' });
-  assert.equal(fw.hosts.remove('camera'), { name: 'camera', address: '192.0.2.140', gateway: 'home' });
+  assert.equal(fw.hosts.remove('camera'), { name: 'camera', addresses: ['192.0.2.140'], gateway: 'home' });
   assert.equal(store.firewall.policies(), []);
   throwsCore(() => fw.hosts.remove('camera'), 'not_found', /no LAN host named "camera"/);
   throwsValidation(() => fw.hosts.remove('../x'), 'name');
