@@ -42,7 +42,7 @@ test.after(async () => {
 });
 
 test('set up: before Aerie the laptop reaches the lab DNS server itself, over plain DNS, TLS and UDP 853', async () => {
-  // Another helper's benchmark may hold the lab for a while.
+  // A benchmark may hold the lab for a while.
   lab = await createLab({ lockWaitMs: 180_000 });
   await startLabDns(lab);
   aerie = await setUpAerie(lab, { dnsUpstream: [`udp:${LAB_DNS.v4}`], dnsLists: 'none' });
