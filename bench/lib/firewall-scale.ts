@@ -1,4 +1,5 @@
 import type { FirewallDesired, FirewallPolicy, FirewallSubject } from '../../cloud/firewall/desired.ts';
+import { labVm } from '../../test/unit/cloud-firewall-fixtures.ts';
 
 // A VM with `n` devices for the firewall benchmark: one router per 50
 // devices, each with its home; owners, members and LAN hosts in turn; every
@@ -33,13 +34,5 @@ export function scaledDesired(n: number): FirewallDesired {
     const address = kind === 'host' ? `2001:db8:1${hex(0x100 + (i % routers))}::${hex(0x100 + i)}` : `2001:db8:a0::${hex(0x2000 + i)}`;
     subjects.push({ name: `${kind}-${i}`, kind, addresses: [address], homePrefixes: [], policy });
   }
-  return {
-    wanInterface: 'eth0',
-    tunnelInterface: 'aerie0',
-    overlay: ['203.0.113.128/25', '2001:db8:a0::/64'],
-    vmAddresses: ['203.0.113.129', '2001:db8:a0::1'],
-    ports: { wireguard: 51820, pairing: 8443, api: 80, dns: 53, mqtt: 1883, ssh: 22 },
-    subjects,
-    publishes,
-  };
+  return { ...labVm(), subjects, publishes };
 }

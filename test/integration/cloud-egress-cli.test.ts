@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateKeyPair } from '../../shared/keys.ts';
 import { createCore } from '../../cloud/core/core.ts';
-import { runCloudCli as cli, cloudCliOk as ok, withControlSocket as withDaemon } from './lib/cloud-cli.ts';
+import { runCloudCli as cli, cloudCliOk as ok, cloudCliRefuses, withControlSocket as withDaemon } from './lib/cloud-cli.ts';
 import { pairRequest, vmStates } from './vm-state.ts';
 
 const freshVm = vmStates(test, 'egress-cli');
@@ -82,14 +82,7 @@ test('mistakes: one line saying what is wrong, exit 1, nothing stored', async ()
       [['egress', 'except'], /^aerie-cloud: egress except needs add, remove or list$/],
       [['egress', 'schedule', '1h', '2h'], /^aerie-cloud: expected: egress schedule/],
     ];
-    for (const [args, message] of usage) {
-      const r = await cli(dir, ...args);
-      assert.is(r.status, 1, args.join(' '));
-      const lines = r.stderr.trimEnd().split('\n');
-      assert.equal(lines.length, 2, r.stderr);
-      assert.match(lines[0]!, message);
-      assert.is(lines[1], 'Run `aerie-cloud --help` for usage.');
-    }
+    await cloudCliRefuses(dir, usage, { usage: true });
     const refused: [string[], RegExp][] = [
       [['egress', 'on'], /^aerie-cloud: there is no egress pool yet/],
       [['egress', 'rotate'], /^aerie-cloud: there is no egress pool yet/],
@@ -100,14 +93,7 @@ test('mistakes: one line saying what is wrong, exit 1, nothing stored', async ()
       [['egress', 'except', 'remove', 'example.com'], /^aerie-cloud: example\.com is not an exception$/],
       [['egress', 'off', '--device', 'nobody'], /^aerie-cloud: "nobody" does not use the temporary address$/],
     ];
-    for (const [args, message] of refused) {
-      const r = await cli(dir, ...args);
-      assert.is(r.status, 1, args.join(' '));
-      assert.is(r.stdout, '');
-      const lines = r.stderr.trimEnd().split('\n');
-      assert.is(lines.length, 1, r.stderr);
-      assert.match(lines[0]!, message);
-    }
+    await cloudCliRefuses(dir, refused);
   });
   const info = core.egress.get();
   assert.equal([info.mode, info.pool, info.schedule, info.exceptions], ['off', { v6Prefix: null, v4: [] }, 'off', { domains: [], prefixes: [] }]);

@@ -18,7 +18,7 @@ import { createCore } from '../../cloud/core/core.ts';
 import { LOCAL_MQTT_ADDRESS } from '../../cloud/core/mqtt.ts';
 import { createMqttBroker } from '../../cloud/mqtt/broker.ts';
 import { SqlitePersistence } from '../../cloud/mqtt/persistence/sqlite-persistence.ts';
-import { runCloudCli as cli } from './lib/cloud-cli.ts';
+import { runCloudCli as cli, cloudCliRefuses } from './lib/cloud-cli.ts';
 import { vmStates } from './vm-state.ts';
 
 const freshVm = vmStates(test, 'mqtt-cli');
@@ -138,15 +138,7 @@ test('mistakes: one line saying what is wrong (and where help is), exit 1, nothi
     [['mqtt', 'users', '--prefix', 'x'], /^aerie-cloud: --prefix goes with mqtt add-user only$/],
     [['mqtt', 'users', '--colour'], /^aerie-cloud: Unknown option '--colour'/],
   ];
-  for (const [args, message] of cases) {
-    const r = await cli(dir, ...args);
-    assert.is(r.status, 1, args.join(' '));
-    assert.is(r.stdout, '');
-    const lines = r.stderr.trimEnd().split('\n');
-    assert.equal(lines.length, 2, r.stderr);
-    assert.match(lines[0]!, message);
-    assert.is(lines[1], 'Run `aerie-cloud --help` for usage.');
-  }
+  await cloudCliRefuses(dir, cases, { usage: true });
   // Refused by the API: its message alone, naming the field.
   const refused: [string[], RegExp][] = [
     [['mqtt', 'add-user', 'Living Room'], /^aerie-cloud: name: expected a device name/],
@@ -157,14 +149,7 @@ test('mistakes: one line saying what is wrong (and where help is), exit 1, nothi
     [['mqtt', 'revoke', 'phone', 'read', 'a/#'], /^aerie-cloud: "phone" has no read grant for "a\/#"$/],
     [['mqtt', 'remove-user', 'nobody'], /^aerie-cloud: there is no MQTT user named "nobody"$/],
   ];
-  for (const [args, message] of refused) {
-    const r = await cli(dir, ...args);
-    assert.is(r.status, 1, args.join(' '));
-    assert.is(r.stdout, '', 'no password printed');
-    const lines = r.stderr.trimEnd().split('\n');
-    assert.is(lines.length, 1, r.stderr);
-    assert.match(lines[0]!, message);
-  }
+  await cloudCliRefuses(dir, refused);
   assert.equal(core.mqtt.users.list(), []);
   assert.equal(core.mqtt.grants.list(), []);
 });

@@ -5,9 +5,9 @@ import * as assert from 'uvu/assert';
 import { createEgressCore } from '../../cloud/core/egress.ts';
 import { createFirewallCore } from '../../cloud/core/firewall.ts';
 import { createEventBus } from '../../cloud/events.ts';
-import type { DeviceRole } from '../../cloud/store/devices.ts';
 import { openDatabase, type Store } from '../../cloud/store/store.ts';
 import { throwsCore } from './throws-core.ts';
+import { insertDeviceRow } from './device-rows.ts';
 import { throwsValidation } from './throws-validation.ts';
 
 const stores: Store[] = [];
@@ -18,20 +18,8 @@ const WAN = {
   prefixes: ['203.0.113.0/25', '2001:db8:203::/64'],
 };
 
-function addDevice(store: Store, name: string, role: DeviceRole, index: number, lanPrefixes: string[] = []) {
-  store.devices.insert({
-    name,
-    role,
-    publicKey: `key-${name}`,
-    hostIndex: index,
-    addressV4: `203.0.113.${128 + index}`,
-    addressV6: `2001:db8:a0::${index}`,
-    lanPrefixes,
-    createdAt: 0,
-  });
-}
+const addDevice = insertDeviceRow;
 
-/** Random bytes whose last byte counts up: picks ::1, ::2, … after the prefix. */
 /** Interface identifiers 0x101, 0x102, …: past the low 256 a pick never takes. */
 function counting() {
   let n = 0;

@@ -2,6 +2,17 @@ import type { FirewallDesired, FirewallPolicy, FirewallSubject } from '../../clo
 
 export const DEFAULT_POLICY: FirewallPolicy = { internet: 'allow', isolated: false, lanAccess: false };
 
+/** The lab VM's own side of a FirewallDesired: interfaces, overlay, its addresses and ports. */
+export function labVm(): Pick<FirewallDesired, 'wanInterface' | 'tunnelInterface' | 'overlay' | 'vmAddresses' | 'ports'> {
+  return {
+    wanInterface: 'eth0',
+    tunnelInterface: 'aerie0',
+    overlay: ['203.0.113.128/25', '2001:db8:a0::/64'],
+    vmAddresses: ['203.0.113.129', '2001:db8:a0::1'],
+    ports: { wireguard: 51820, pairing: 8443, api: 80, dns: 53, mqtt: 1883, ssh: 22 },
+  };
+}
+
 /**
  * The lab's VM: overlay 203.0.113.128/25 + 2001:db8:a0::/64 (VM .129 / ::1), one
  * router with home 192.0.2.128/25 + 2001:db8:1a::/64, an owner's phone, a
@@ -9,11 +20,7 @@ export const DEFAULT_POLICY: FirewallPolicy = { internet: 'allow', isolated: fal
  */
 export function labDesired(): FirewallDesired {
   return {
-    wanInterface: 'eth0',
-    tunnelInterface: 'aerie0',
-    overlay: ['203.0.113.128/25', '2001:db8:a0::/64'],
-    vmAddresses: ['203.0.113.129', '2001:db8:a0::1'],
-    ports: { wireguard: 51820, pairing: 8443, api: 80, dns: 53, mqtt: 1883, ssh: 22 },
+    ...labVm(),
     subjects: [
       subject('router', 'gateway', ['203.0.113.130', '2001:db8:a0::2'], ['192.0.2.128/25', '2001:db8:1a::/64']),
       subject('phone', 'owner', ['203.0.113.131', '2001:db8:a0::3']),

@@ -4,26 +4,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createFirewallCore } from '../../cloud/core/firewall.ts';
 import { createEventBus } from '../../cloud/events.ts';
-import type { DeviceRole } from '../../cloud/store/devices.ts';
 import { openDatabase, type Store } from '../../cloud/store/store.ts';
 import { throwsCore } from './throws-core.ts';
+import { insertDeviceRow } from './device-rows.ts';
 import { throwsValidation } from './throws-validation.ts';
 
 const stores: Store[] = [];
 test.after(() => stores.forEach((s) => s.close()));
 
-function addDevice(store: Store, name: string, role: DeviceRole, index: number, lanPrefixes: string[] = []) {
-  store.devices.insert({
-    name,
-    role,
-    publicKey: `key-${name}`,
-    hostIndex: index,
-    addressV4: `203.0.113.${128 + index}`,
-    addressV6: `2001:db8:a0::${index}`,
-    lanPrefixes,
-    createdAt: 0,
-  });
-}
+const addDevice = insertDeviceRow;
 
 /** Gateway "home" (192.0.2.128/25, 2001:db8:1a::/64), owner "phone", member "guest". */
 function setup(portInUse?: (proto: 'tcp' | 'udp', port: number) => string | null) {

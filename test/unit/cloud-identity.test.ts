@@ -1,20 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { identifyAddress } from '../../cloud/core/identity.ts';
-import type { DeviceRecord } from '../../cloud/store/devices.ts';
+import { deviceRow } from './device-rows.ts';
 
-const device = (name: string, role: DeviceRecord['role'], i: number, lanPrefixes: string[] = []): DeviceRecord => ({
-  name,
-  role,
-  publicKey: `key-${name}`,
-  hostIndex: i,
-  addressV4: `203.0.113.${128 + i}`,
-  addressV6: `2001:db8:a0::${i}`,
-  lanPrefixes,
-  createdAt: 0,
-  endpoint: null,
-  dnsBlocking: true,
-});
+const device = deviceRow;
 const devices = [
   device('home', 'gateway', 2, ['192.0.2.128/25', '2001:db8:1a::/64']),
   device('phone', 'owner', 3),

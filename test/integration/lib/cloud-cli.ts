@@ -51,3 +51,20 @@ export async function withControlSocket(dir: string, core: Core, fn: () => Promi
     await server.close();
   }
 }
+
+/**
+ * Runs each case and asserts what a user sees of a refusal: exit 1, nothing on
+ * stdout, one line on stderr matching the pattern; `usage` mistakes add the
+ * line that points at --help.
+ */
+export async function cloudCliRefuses(dir: string, cases: [string[], RegExp][], opts: { usage?: boolean } = {}): Promise<void> {
+  for (const [args, message] of cases) {
+    const r = await runCloudCli(dir, ...args);
+    assert.is(r.status, 1, args.join(' '));
+    assert.is(r.stdout, '', `${args.join(' ')}: nothing on stdout`);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.is(lines.length, opts.usage ? 2 : 1, r.stderr);
+    assert.match(lines[0]!, message);
+    if (opts.usage) assert.is(lines[1], 'Run `aerie-cloud --help` for usage.');
+  }
+}
