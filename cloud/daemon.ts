@@ -185,7 +185,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
    * an address a while past its TTL: ten minutes more, a quarter of an hour at least.
    */
   // The excepted domains while the temporary address is in use ([] otherwise): the resolver asks on
-  // every upstream answer, so they are read from the store only when egress or the devices change.
+  // every A/AAAA answer, so they are read from the store only when something they depend on changes.
   let exceptDomains: string[] = [];
   // An address inside an excepted prefix is excepted already, and nft refuses it as an overlap.
   let excepted = coveredBy([]);
@@ -195,8 +195,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     excepted = coveredBy(e?.exceptPrefixes ?? []);
   };
   readExceptDomains();
-  core.events.on('egress-changed', readExceptDomains);
-  core.events.on('devices-changed', readExceptDomains);
+  // Who uses the temporary address depends on devices and LAN hosts as well as on egress itself.
+  for (const event of ['egress-changed', 'devices-changed', 'firewall-changed'] as const) core.events.on(event, readExceptDomains);
   const exceptResolved = (name: () => string, answer: Uint8Array): Promise<void> | undefined => {
     if (exceptDomains.length === 0) return undefined;
     const lower = name().toLowerCase();
@@ -208,9 +208,11 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     for (const a of addresses) resolvedExceptions.set(a, Date.now() + seconds * 1000);
     if (fresh.length === 0) return undefined;
     // Bounded: a slow nft must not hold the answer for long.
-    return Promise.race([firewall.addEgressExceptions(fresh, seconds), sleep(1000)])
-      .catch((err: Error) => log(`egress: could not add the exception addresses: ${err.message}`))
-      .then(() => void reconcile());
+    // The next pass renders them into the table (it sees the set changed); no full apply per answer.
+    return Promise.race([firewall.addEgressExceptions(fresh, seconds), sleep(1000)]).then(
+      () => undefined,
+      (err: Error) => log(`egress: could not add the exception addresses: ${err.message}`),
+    );
   };
   /** `v6Placed` false: the pool's IPv6 addresses are not on the WAN, so IPv6 is not SNATed to them. */
   const egressDesired = (v6Placed: boolean): FirewallEgress | undefined => {
