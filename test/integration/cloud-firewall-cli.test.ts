@@ -1,16 +1,12 @@
 // `aerie-cloud firewall …`, `publish`, `unpublish`, `publishes` run from
 // source, on a state directory alone and through a daemon's control socket;
 // print, stats and apply need the daemon; mistakes are one line on stderr.
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateKeyPair } from '../../shared/keys.ts';
-import { createApi } from '../../cloud/api/api.ts';
 import type { FirewallLive } from '../../cloud/api/firewall.ts';
-import { identifyLocal } from '../../cloud/api/identify.ts';
-import { serveControl } from '../../cloud/control/server.ts';
 import { createCore } from '../../cloud/core/core.ts';
-import { runCloudCli as cli, cloudCliOk as ok, cloudCliRefuses } from './lib/cloud-cli.ts';
+import { runCloudCli as cli, cloudCliOk as ok, cloudCliRefuses, withControlSocket } from './lib/cloud-cli.ts';
 import { pairRequest, vmStates } from './vm-state.ts';
 
 const freshVm = vmStates(test, 'fw-cli');
@@ -90,29 +86,21 @@ test('with a daemon, the CLI goes through its control socket, and prints, counts
     }),
     apply: async () => void applies++,
   };
-  const app = createApi({ core, firewall: live }, identifyLocal);
-  const seen: string[] = [];
-  const server = await serveControl(
-    {
-      fetch: (req: Request) => {
-        seen.push(`${req.method} ${new URL(req.url).pathname}`);
-        return app.fetch(req);
-      },
+  await withControlSocket(
+    dir,
+    core,
+    async (seen) => {
+      await session(dir, core);
+      assert.ok(seen.includes('POST /v1/firewall/publishes') && seen.includes('PATCH /v1/firewall/settings'), seen.join(', '));
+      assert.is(await ok(dir, 'firewall', 'print'), 'table inet aerie {\n\t# 4 subjects\n}\n');
+      assert.is(await ok(dir, 'firewall', 'apply'), 'Applied the firewall ruleset.\n');
+      assert.is(applies, 1);
+      const stats = await ok(dir, 'firewall', 'stats');
+      assert.match(stats, /^NAME +SENT +BYTES +DROPPED +BYTES\nphone +5 +300 B +2 +120 B\n\nCHAIN +PACKETS +BYTES +RULE\ninput +12 +2\.0 KiB +nothing else reaches the VM\n$/);
+      assert.equal(JSON.parse(await ok(dir, 'firewall', 'stats', '--json')).subjects.phone.droppedPackets, 2);
     },
-    join(dir, 'control.sock'),
+    { firewall: live },
   );
-  try {
-    await session(dir, core);
-    assert.ok(seen.includes('POST /v1/firewall/publishes') && seen.includes('PATCH /v1/firewall/settings'), seen.join(', '));
-    assert.is(await ok(dir, 'firewall', 'print'), 'table inet aerie {\n\t# 4 subjects\n}\n');
-    assert.is(await ok(dir, 'firewall', 'apply'), 'Applied the firewall ruleset.\n');
-    assert.is(applies, 1);
-    const stats = await ok(dir, 'firewall', 'stats');
-    assert.match(stats, /^NAME +SENT +BYTES +DROPPED +BYTES\nphone +5 +300 B +2 +120 B\n\nCHAIN +PACKETS +BYTES +RULE\ninput +12 +2\.0 KiB +nothing else reaches the VM\n$/);
-    assert.equal(JSON.parse(await ok(dir, 'firewall', 'stats', '--json')).subjects.phone.droppedPackets, 2);
-  } finally {
-    await server.close();
-  }
 });
 
 test('mistakes: one line saying what is wrong (and where help is), exit 1, nothing stored', async () => {

@@ -10,15 +10,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateKeyPair } from '../../shared/keys.ts';
-import { createApi } from '../../cloud/api/api.ts';
-import { identifyLocal } from '../../cloud/api/identify.ts';
 import { MQTT_SOCKET } from '../../cloud/control/client.ts';
-import { listenPrivateSocket, serveControl } from '../../cloud/control/server.ts';
+import { listenPrivateSocket } from '../../cloud/control/server.ts';
 import { createCore } from '../../cloud/core/core.ts';
 import { LOCAL_MQTT_ADDRESS } from '../../cloud/core/mqtt.ts';
 import { createMqttBroker } from '../../cloud/mqtt/broker.ts';
 import { SqlitePersistence } from '../../cloud/mqtt/persistence/sqlite-persistence.ts';
-import { runCloudCli as cli, cloudCliRefuses } from './lib/cloud-cli.ts';
+import { runCloudCli as cli, cloudCliRefuses, withControlSocket } from './lib/cloud-cli.ts';
 import { vmStates } from './vm-state.ts';
 
 const freshVm = vmStates(test, 'mqtt-cli');
@@ -108,23 +106,10 @@ test('without a daemon, the CLI works on the state directory', async () => {
 
 test('with a daemon, the CLI goes through its control socket', async () => {
   const { dir, core } = setup();
-  const app = createApi({ core }, identifyLocal);
-  const seen: string[] = [];
-  const server = await serveControl(
-    {
-      fetch: (req: Request) => {
-        seen.push(`${req.method} ${new URL(req.url).pathname}`);
-        return app.fetch(req);
-      },
-    },
-    join(dir, 'control.sock'),
-  );
-  try {
+  await withControlSocket(dir, core, async (seen) => {
     await session(dir, core);
     assert.ok(seen.includes('POST /v1/mqtt/users') && seen.includes('DELETE /v1/mqtt/grants'), seen.join(', '));
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 test('mistakes: one line saying what is wrong (and where help is), exit 1, nothing stored', async () => {

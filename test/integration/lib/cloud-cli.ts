@@ -41,12 +41,26 @@ export async function cloudCliOk(dir: string, ...args: string[]): Promise<string
   return r.stdout;
 }
 
-/** The daemon's control socket in `dir`, serving the API on `core`, while fn runs. */
-export async function withControlSocket(dir: string, core: Core, fn: () => Promise<void>): Promise<void> {
-  const app = createApi({ core }, identifyLocal);
-  const server = await serveControl({ fetch: (req: Request) => app.fetch(req) }, join(dir, 'control.sock'));
+/**
+ * The daemon's control socket in `dir`, serving the API on `core` (and `extra`
+ * live parts, such as the firewall's) while fn runs; fn gets the requests
+ * seen so far ("POST /v1/…").
+ */
+export async function withControlSocket(
+  dir: string,
+  core: Core,
+  fn: (seen: string[]) => Promise<void>,
+  extra: Omit<Parameters<typeof createApi>[0], 'core'> = {},
+): Promise<void> {
+  const app = createApi({ core, ...extra }, identifyLocal);
+  const seen: string[] = [];
+  const fetch = (req: Request) => {
+    seen.push(`${req.method} ${new URL(req.url).pathname}`);
+    return app.fetch(req);
+  };
+  const server = await serveControl({ fetch }, join(dir, 'control.sock'));
   try {
-    await fn();
+    await fn(seen);
   } finally {
     await server.close();
   }
